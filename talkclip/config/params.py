@@ -1,0 +1,25 @@
+"""The whole ``params.yaml``: one typed section per pipeline concept."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .annotate import AnnotateConfig
+from .corpus import CorpusConfig
+from .loader import ConfigError, build, read_yaml
+from .preprocess import PreprocessConfig
+
+
+@dataclass(frozen=True)
+class Params:
+    corpus: CorpusConfig = field(default_factory=CorpusConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+
+
+def load_params(path: str | Path) -> Params:
+    """Validate every section of a params file (unknown sections are errors too)."""
+    try:
+        return build(Params, read_yaml(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

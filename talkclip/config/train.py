@@ -1,0 +1,130 @@
+"""Configuration of TalkCLIP training (``params.yaml`` sections ``train`` and ``sync``).
+
+Paper values (TalkCLIP sec. 4.2): L = 64 frames, mu = 0.1, lambda_rec = 88, lambda_cos = lambda_sync =
+lambda_tem = 1, p rising from 0 to 0.5 over stage 2. The paper gives no batch size, learning rate or
+step counts; the defaults below are this project's choices (StyleTalk's training code was never
+released either) and are marked as such.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from .loader import ConfigError
+
+ABLATIONS = ("full", "simanno", "no_adapter", "no_vg", "no_clip")
+
+
+def _require(condition: bool, key: str, expected: str, value: object) -> None:
+    if not condition:
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    # "auto" = CUDA when available, else CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Project choices (not in the paper): batch size, Adam learning rates and betas.
+    batch_size: int = 32
+    lr: float = 1e-4
+    disc_lr: float = 1e-4
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    # L: frames of each training window (paper: 64), used by L_rec, D_tem and D_sync.
+    clip_frames: int = 64
+    # Where the style reference clip comes from (StyleTalk/TalkCLIP self-driven training):
+    # "same_clip": the target's own clip (its paired description applies to it by construction);
+    # "same_group": another train clip of the same speaker, emotion and level when one exists.
+    style_source: Literal["same_clip", "same_group"] = "same_clip"
+    # Stage 1: video style code only. Stage 2: text code with probability p, L_cos throughout.
+    stage1_steps: int = 10000
+    stage2_steps: int = 10000
+    p_schedule: Literal["linear", "cosine", "step"] = "linear"
+    p_start: float = 0.0
+    p_final: float = 0.5
+    # Plateaus of the "step" p schedule (p_start ... p_final evenly spaced).
+    p_step_levels: int = 5
+    lambda_rec: float = 88.0
+    lambda_cos: float = 1.0
+    lambda_sync: float = 1.0
+    lambda_tem: float = 1.0
+    mu: float = 0.1
+    # L_cos gradient: "text" = s_v is the teacher (stop-gradient; the paper's "the video encoder acts
+    # as a guide" for E_t), "both" = s_t and s_v are pulled together (s_v may drift toward the text
+    # embeddings). With "text" and model.use_adapter False, L_cos trains nothing and is only reported.
+    cos_gradient: Literal["text", "both"] = "text"
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    ablation: Literal["full", "simanno", "no_adapter", "no_vg", "no_clip"] = "full"
+    # DataLoader worker processes assembling batches; 0 = in the training process.
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
+        for key in ("lr", "disc_lr"):
+            value = getattr(self, key)
+            _require(math.isfinite(value) and value > 0, f"train.{key}", "a finite value > 0", value)
+        for key in ("adam_beta1", "adam_beta2"):
+            value = getattr(self, key)
+            _require(0.0 <= value < 1.0, f"train.{key}", "0 <= value < 1", value)
+        _require(self.clip_frames >= 2, "train.clip_frames", ">= 2 frames", self.clip_frames)
+        _require(self.stage1_steps >= 0, "train.stage1_steps", ">= 0", self.stage1_steps)
+        # The text style encoder is only trained in stage 2: a run without it has no text model.
+        _require(self.stage2_steps >= 1, "train.stage2_steps", ">= 1", self.stage2_steps)
+        for key in ("p_start", "p_final"):
+            value = getattr(self, key)
+            _require(0.0 <= value <= 1.0, f"train.{key}", "a probability in [0, 1]", value)
+        _require(self.p_step_levels >= 2, "train.p_step_levels", ">= 2", self.p_step_levels)
+        for key in ("lambda_rec", "lambda_cos", "lambda_sync", "lambda_tem"):
+            value = getattr(self, key)
+            _require(math.isfinite(value) and value >= 0, f"train.{key}", "a finite value >= 0", value)
+        _require(0.0 <= self.mu <= 1.0, "train.mu", "0 <= mu <= 1", self.mu)
+        _require(self.checkpoint_every >= 1, "train.checkpoint_every", ">= 1", self.checkpoint_every)
+        _require(self.log_every >= 1, "train.log_every", ">= 1", self.log_every)
+        _require(self.num_workers >= 0, "train.num_workers", ">= 0", self.num_workers)
+
+    @property
+    def description_mode(self) -> str:
+        """Which descriptions of ``descriptions.csv`` train the text encoder."""
+        return "simanno" if self.ablation == "simanno" else "full"
+
+    @property
+    def video_guided(self) -> bool:
+        """False for the w/o VG ablation: no stage 1, no L_cos, the text code always."""
+        return self.ablation != "no_vg"
+
+
+@dataclass(frozen=True)
+class SyncPretrainConfig:
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = 64
+    lr: float = 1e-4
+    steps: int = 3000
+    # L: frames per (expression, phoneme) window; should equal train.clip_frames (the windows L_sync scores).
+    clip_frames: int = 64
+    # Negatives: phonemes shifted by min_shift..max_shift frames (either direction) within the same
+    # clip, or (with probability other_clip_prob, or when the clip is too short to shift) the
+    # phonemes of another clip.
+    min_shift: int = 5
+    max_shift: int = 25
+    other_clip_prob: float = 0.5
+    # Held-out evaluation: this many windows (half in sync) from test-split clips, fixed by seed.
+    eval_windows: int = 512
+    log_every: int = 100
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 2, "sync.batch_size", ">= 2 (positives and negatives)", self.batch_size)
+        _require(math.isfinite(self.lr) and self.lr > 0, "sync.lr", "a finite value > 0", self.lr)
+        _require(self.steps >= 1, "sync.steps", ">= 1", self.steps)
+        _require(self.clip_frames >= 2, "sync.clip_frames", ">= 2 frames", self.clip_frames)
+        _require(self.min_shift >= 1, "sync.min_shift", ">= 1 frame", self.min_shift)
+        _require(
+            self.max_shift >= self.min_shift, "sync.max_shift", f">= sync.min_shift ({self.min_shift})", self.max_shift
+        )
+        _require(0.0 <= self.other_clip_prob <= 1.0, "sync.other_clip_prob", "a probability in [0, 1]",
+                 self.other_clip_prob)
+        _require(self.eval_windows >= 2, "sync.eval_windows", ">= 2", self.eval_windows)
+        _require(self.log_every >= 1, "sync.log_every", ">= 1", self.log_every)

@@ -1,0 +1,1 @@
+"""The embedded corpus: a generated stand-in for MEAD and HDTF in their own layouts."""

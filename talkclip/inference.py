@@ -1,0 +1,103 @@
+"""Inference: 64-d expression coefficients for a phoneme sequence in a text- or video-given style.
+
+The decoder output of frame t depends only on the style code and the 2w+1 phonemes around t
+(StyleTalk's sliding window), so any length is processed in chunks of ``chunk_frames`` frames with
+memory bounded by the chunk, and the result equals the unchunked one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from talkclip.config.loader import build
+from talkclip.config.model import ModelConfig
+from talkclip.model.style_encoder import crop_or_pad_style_clip
+from talkclip.model.talkclip_model import TalkCLIP
+from talkclip.phonemes import N_PHONEMES, SIL_ID
+from talkclip.training.checkpoint import CheckpointError, load_checkpoint
+
+
+def load_model(checkpoint_path: str | Path) -> tuple[TalkCLIP, ModelConfig]:
+    """The TalkCLIP network of a training checkpoint (eval mode, CPU) and its model config."""
+    checkpoint = load_checkpoint(checkpoint_path)
+    if "talkclip" not in checkpoint["modules"]:
+        raise CheckpointError(
+            f"{checkpoint_path}: no TalkCLIP network in this checkpoint (modules: {sorted(checkpoint['modules'])})"
+        )
+    config = checkpoint["config"]
+    try:
+        model_cfg = build(ModelConfig, config["model"], "model")
+        text_dim = int(config["data"]["text_dim"])
+    except KeyError as exc:
+        raise CheckpointError(f"{checkpoint_path}: checkpoint config lacks {exc}") from None
+    model = TalkCLIP(model_cfg, text_dim)
+    model.load_state_dict(checkpoint["modules"]["talkclip"])
+    return model.eval(), model_cfg
+
+
+@torch.no_grad()
+def generate_coefficients(
+    model: TalkCLIP,
+    phonemes: np.ndarray,
+    *,
+    text: str | None = None,
+    style_clip: np.ndarray | None = None,
+    backbone=None,
+    chunk_frames: int = 256,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
+    """(T,) phoneme ids (one per frame) -> (T, 64) float32 expression coefficients.
+
+    Exactly one style source: ``text`` (a description; embedded by ``backbone``, default the model
+    config's backbone) or ``style_clip`` ((S, 64) expression coefficients; centre-cropped / padded to
+    model.style_max_frames as StyleTalk does).
+    """
+    if (text is None) == (style_clip is None):
+        raise ValueError("generate_coefficients: give exactly one of text= or style_clip=")
+    if chunk_frames < 1:
+        raise ValueError(f"generate_coefficients: chunk_frames must be >= 1, got {chunk_frames}")
+    ids = np.asarray(phonemes)
+    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"generate_coefficients: phonemes must be a 1-D integer array (T,), got {ids.dtype} {ids.shape}")
+    if ids.size and (ids.min() < 0 or ids.max() >= N_PHONEMES):
+        raise ValueError(f"generate_coefficients: phoneme ids must be in 0..{N_PHONEMES - 1}, "
+                         f"got {int(ids.min())}..{int(ids.max())}")
+    cfg = model.cfg
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        if text is not None:
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError("generate_coefficients: text is empty; give a speaking-style description")
+            if backbone is None:
+                from talkclip.model.text_backbone import load_text_backbone
+
+                backbone = load_text_backbone(cfg)
+            if backbone.dim != model.text_dim:
+                raise ValueError(f"generate_coefficients: backbone {backbone.name} gives {backbone.dim}-d embeddings, "
+                                 f"the model was trained with {model.text_dim}-d ones")
+            style = model.text_style(backbone.embed([text]).to(device))
+        else:
+            clip = np.asarray(style_clip, dtype=np.float32)
+            if clip.ndim != 2 or clip.shape[1] != cfg.expression_dim or clip.shape[0] < 1:
+                raise ValueError(f"generate_coefficients: style_clip must be (S >= 1, {cfg.expression_dim}), got {clip.shape}")
+            if not np.isfinite(clip).all():
+                raise ValueError("generate_coefficients: style_clip contains NaN/inf")
+            expression, pad_mask = crop_or_pad_style_clip(clip, cfg.style_max_frames)
+            style = model.video_style(expression[None].to(device), pad_mask[None].to(device))
+
+        n_frames, w = len(ids), cfg.window
+        output = np.empty((n_frames, cfg.expression_dim), np.float32)
+        # SIL-padded once; frame t's window is padded[t : t + 2w + 1].
+        padded = F.pad(torch.as_tensor(ids, dtype=torch.int64), (w, w), value=SIL_ID)
+        for start in range(0, n_frames, chunk_frames):
+            stop = min(start + chunk_frames, n_frames)
+            windows = padded[start : stop + 2 * w].unfold(0, 2 * w + 1, 1)  # (stop - start, 2w+1)
+            output[start:stop] = model.decode(windows[None].to(device), style)[0].float().cpu().numpy()
+        return output
+    finally:
+        model.train(was_training)

@@ -1,0 +1,1 @@
+"""Preprocessing: media + 3DMM coefficients + transcripts -> the processed dataset."""

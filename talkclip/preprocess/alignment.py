@@ -1,0 +1,328 @@
+"""Phoneme alignment with pocketsphinx: audio + transcript -> timed CMU phones (the training labels).
+
+This is the field's phoneme extraction (StyleTalk, DreamTalk): forced alignment of the transcript when
+there is one, phone recognition when there is none, then one phone id per video frame
+(:func:`talkclip.phonemes.intervals_to_frame_ids`).
+
+Forced alignment is pocketsphinx's two passes: a word-level pass through the transcript (with the
+dictionary's alternative pronunciations and optional silences between words), then a sub-word pass
+(``set_alignment``) that yields phone boundaries in 10 ms frames. What matters on top of the bare API,
+measured against espeak-ng's own phone timing (40 synthesized clips, 12 voices, all MEAD emotions):
+
+* digital silence (exact zeros) breaks the word pass ("Failed to set up sub-word alignment" on 6 of 10
+  clips); dithering fixes it (``AlignerConfig.dither``, seeded per call);
+* pocketsphinx's default beams still lose the path on ~8% of clips; beams of 1e-100 lose none;
+* reported frame indices are window starts; shifting every boundary by +7.8 ms (window centre) raises
+  frame agreement by ~7 points (``AlignerConfig.boundary_offset_s``);
+* scoring 16 Gaussians per codebook instead of 4 (``topn``): +0.5 points;
+* the feature extractor's noise estimate carries over between utterances: it is reset per clip, so a
+  clip's labels do not depend on the clips aligned before it.
+
+Result on 90 held-out clips (sentences not used for tuning, random voices / emotions / levels):
+frame agreement mean 0.841 (worst clip 0.672) at 25 fps, 0.838 (worst 0.702) at 30 fps; word boundary
+error 16.0 ms; no fallback needed; ~0.05 s of CPU per second of audio. Phone recognition (no
+transcript) reaches ~0.48.
+
+Failures are never silent: each method that fails is recorded, the next one of ``AlignerConfig.fallbacks``
+is tried, and when all fail :class:`AlignmentError` names every reason. The method that produced a result
+is in ``AlignmentResult.method``.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config.alignment import AlignerConfig
+from ..phonemes import PHONE_TO_ID, PhoneInterval, WordInterval, normalize_phone
+
+SAMPLE_RATE = 16000
+FRAME_RATE = 100  # pocketsphinx frames per second (its acoustic model's 10 ms hop)
+MIN_AUDIO_S = 0.1
+
+
+class AlignmentError(RuntimeError):
+    """No alignment method produced a result; the message names each method and why it failed."""
+
+
+class UnknownWordError(ValueError):
+    """Transcript words that pocketsphinx's pronunciation dictionary does not contain."""
+
+    def __init__(self, words: Sequence[str]):
+        self.words = list(words)
+        super().__init__(
+            f"transcript word(s) not in pocketsphinx's CMU dictionary: {', '.join(repr(w) for w in self.words)} "
+            f"(spell numbers and symbols out as words)"
+        )
+
+
+@dataclass
+class AlignmentResult:
+    phones: list[PhoneInterval]  # cover [0, audio duration): speech phones, SIL / NSN elsewhere
+    words: list[WordInterval]  # transcript words in order; empty for phone recognition
+    method: str  # "forced", "forced_wide" or "phone_recognition"
+
+
+def normalize_transcript(transcript: str) -> list[str]:
+    """Dictionary spelling of a transcript: lower case, no punctuation except word-internal apostrophes."""
+    words = []
+    for token in transcript.lower().replace("\u2019", "'").split():
+        # Hyphenated compounds are separate dictionary words ("well-known" -> "well known").
+        for part in token.split("-"):
+            part = re.sub(r"[^a-z0-9']", "", part).strip("'")
+            if part:
+                words.append(part)
+    return words
+
+
+def _model_paths() -> tuple[str, str, str]:
+    import pocketsphinx
+
+    model = pocketsphinx.get_model_path()
+    return (os.path.join(model, "en-us", "en-us"), os.path.join(model, "en-us", "cmudict-en-us.dict"),
+            os.path.join(model, "en-us", "en-us-phone.lm.bin"))
+
+
+class PhonemeAligner:
+    """Forced alignment / phone recognition with pocketsphinx's bundled US-English model.
+
+    Decoders are created on first use and kept; the object can be pickled to worker processes (each builds
+    its own decoders). Calls on one instance are serialised by a lock.
+    """
+
+    def __init__(self, config: AlignerConfig | None = None):
+        self.config = config or AlignerConfig()
+        self._decoders: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["config"])
+
+    # --- decoders ---------------------------------------------------------------------------------------
+    def _decoder(self, method: str):
+        if method not in self._decoders:
+            import pocketsphinx
+
+            hmm, dictionary, phone_lm = _model_paths()
+            cfg = self.config
+            # Dither is added in _to_pcm: pocketsphinx's own dither draws from a generator that carries
+            # over between utterances, which would make a clip's labels depend on the clips before it.
+            options = {"hmm": hmm, "dict": dictionary, "samprate": SAMPLE_RATE, "loglevel": "FATAL",
+                           "dither": False, "topn": cfg.topn}
+            if method == "phone_recognition":
+                options.update(lm=None, bestpath=False)
+                if cfg.phone_lm:
+                    options.update(allphone=phone_lm, lw=cfg.phone_lm_weight)
+                    decoder = pocketsphinx.Decoder(**options)
+                else:
+                    decoder = pocketsphinx.Decoder(**options)
+                    decoder.add_allphone_file("allphone_uniform", None)
+                    decoder.activate_search("allphone_uniform")
+                self._decoders[method] = decoder
+                return decoder
+            else:
+                wide = method == "forced_wide"
+                options.update(lm=None, bestpath=False, silprob=cfg.silence_prob,
+                               beam=cfg.wide_beam if wide else cfg.beam,
+                               wbeam=cfg.wide_wbeam if wide else cfg.wbeam,
+                               pbeam=cfg.wide_pbeam if wide else cfg.pbeam)
+            self._decoders[method] = pocketsphinx.Decoder(**options)
+        return self._decoders[method]
+
+    def missing_words(self, words: Sequence[str]) -> list[str]:
+        """Words (already normalised) that the pronunciation dictionary lacks."""
+        decoder = self._decoder("forced")
+        return [w for w in dict.fromkeys(words) if decoder.lookup_word(w) is None]
+
+    # --- alignment --------------------------------------------------------------------------------------
+    def align(self, audio: np.ndarray, sample_rate: int, transcript: str | None) -> AlignmentResult:
+        """Timed phones (and words) of ``audio`` (16 kHz mono float in [-1, 1]).
+
+        Raises UnknownWordError for transcript words missing from the dictionary, ValueError for bad audio,
+        AlignmentError when every configured method fails.
+        """
+        duration = _check_audio(audio, sample_rate)
+        pcm = self._to_pcm(audio)
+        with self._lock:
+            if transcript is None:
+                methods = ["phone_recognition"]
+                words: list[str] = []
+            else:
+                words = normalize_transcript(transcript)
+                if not words:
+                    raise ValueError(f"align: transcript {transcript!r} has no words; pass None for phone recognition")
+                missing = self.missing_words(words)
+                if missing:
+                    raise UnknownWordError(missing)
+                methods = ["forced", *self.config.fallbacks]
+            reasons = []
+            for method in methods:
+                try:
+                    if method == "phone_recognition":
+                        phones = self._recognize_phones(pcm)
+                        result_words: list[WordInterval] = []
+                    else:
+                        phones, result_words = self._force_align(method, pcm, words)
+                    phones = self._finish(phones, duration)
+                    result_words = [WordInterval(w.word, *self._shift_span(w.start, w.end, duration))
+                                    for w in result_words]
+                    _check_result(phones, result_words, words if method != "phone_recognition" else [])
+                    return AlignmentResult(phones=phones, words=result_words, method=method)
+                except (RuntimeError, ValueError) as exc:
+                    reasons.append(f"{method}: {exc}")
+        raise AlignmentError(
+            f"no alignment for {duration:.2f} s of audio (transcript {transcript!r}): " + "; ".join(reasons)
+        )
+
+    def _to_pcm(self, audio: np.ndarray) -> bytes:
+        """16-bit PCM bytes, with +-1 LSB triangular dither (seeded per call) when configured."""
+        samples = np.clip(np.asarray(audio, dtype=np.float64), -1.0, 1.0) * 32767.0
+        if self.config.dither:
+            # Digital silence (exact zeros) gives degenerate log-spectra that break the word pass.
+            rng = np.random.default_rng(0)
+            samples = samples + rng.uniform(-0.5, 0.5, samples.shape) + rng.uniform(-0.5, 0.5, samples.shape)
+        return np.clip(np.round(samples), -32768, 32767).astype("<i2").tobytes()
+
+    def _force_align(self, method: str, pcm: bytes, words: list[str]) -> tuple[list[PhoneInterval], list[WordInterval]]:
+        decoder = self._decoder(method)
+        # Fresh feature extraction: its noise estimate (remove_noise) otherwise carries over from the previous
+        # utterance, and the same clip would get different labels depending on what was aligned before.
+        decoder.reinit_feat()
+        decoder.set_align_text(" ".join(words))
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        if decoder.hyp() is None:
+            # The word pass found no path through the transcript (beam pruning or audio unlike speech).
+            raise RuntimeError("word-level pass reached no end of the transcript")
+        decoder.set_alignment()  # raises RuntimeError("Failed to set up sub-word alignment")
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        alignment = decoder.get_alignment()
+        if alignment is None:
+            raise RuntimeError("sub-word pass returned no alignment")
+        # Use the flat iterators: iterating a word entry's phones crashes pocketsphinx 5.1.1.
+        phones = [PhoneInterval(normalize_phone(p.name), p.start / FRAME_RATE, (p.start + p.duration) / FRAME_RATE)
+                  for p in alignment.phones()]
+        timed_words = []
+        for w in alignment.words():
+            name = re.sub(r"\(\d+\)$", "", w.name)  # alternative pronunciations: "the(2)"
+            if name.startswith(("<", "[", "+")):
+                continue  # <s>, </s>, <sil>, [NOISE] fillers
+            timed_words.append(WordInterval(name, w.start / FRAME_RATE, (w.start + w.duration) / FRAME_RATE))
+        return phones, timed_words
+
+    def _recognize_phones(self, pcm: bytes) -> list[PhoneInterval]:
+        decoder = self._decoder("phone_recognition")
+        decoder.reinit_feat()  # see _force_align
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        phones = []
+        for seg in decoder.seg():
+            phones.append(PhoneInterval(normalize_phone(seg.word), seg.start_frame / FRAME_RATE,
+                                        (seg.end_frame + 1) / FRAME_RATE))
+        if not phones:
+            raise RuntimeError("phone recognition returned no segments")
+        return phones
+
+    def _shift_span(self, start: float, end: float, duration: float) -> tuple[float, float]:
+        offset = self.config.boundary_offset_s
+        new_start = 0.0 if start <= 0.0 else min(max(start + offset, 0.0), duration)
+        return new_start, min(max(end + offset, new_start), duration)
+
+    def _finish(self, phones: list[PhoneInterval], duration: float) -> list[PhoneInterval]:
+        """Apply the boundary offset, clip to the audio, merge silences, fill the edges with SIL."""
+        out: list[PhoneInterval] = []
+        cursor = 0.0
+        for p in sorted(phones, key=lambda p: p.start):
+            start, end = self._shift_span(p.start, p.end, duration)
+            start = max(start, cursor)
+            if end <= start:
+                continue
+            if start > cursor:
+                out.append(PhoneInterval("SIL", cursor, start))
+            if out and out[-1].phone == p.phone == "SIL":
+                out[-1] = PhoneInterval("SIL", out[-1].start, end)
+            else:
+                out.append(PhoneInterval(p.phone, start, end))
+            cursor = end
+        if cursor < duration:
+            if out and out[-1].phone == "SIL":
+                out[-1] = PhoneInterval("SIL", out[-1].start, duration)
+            else:
+                out.append(PhoneInterval("SIL", cursor, duration))
+        return out
+
+
+def _check_audio(audio: np.ndarray, sample_rate: int) -> float:
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"align: audio must be {SAMPLE_RATE} Hz (pocketsphinx's en-us model), got {sample_rate} Hz")
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise ValueError(f"align: expected mono audio of shape (N,), got shape {audio.shape}")
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise ValueError(f"align: expected float audio in [-1, 1], got dtype {audio.dtype}")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError("align: audio contains NaN or infinite samples")
+    duration = len(audio) / sample_rate
+    if duration < MIN_AUDIO_S:
+        raise ValueError(f"align: audio is {duration:.3f} s long, need at least {MIN_AUDIO_S} s")
+    return duration
+
+
+def _check_result(phones: list[PhoneInterval], words: list[WordInterval], expected_words: list[str]) -> None:
+    """Refuse results that cannot be right (rather than return them as labels)."""
+    if not any(p.phone not in ("SIL", "NSN") for p in phones):
+        raise RuntimeError("result has no speech phones")
+    if expected_words and [w.word for w in words] != expected_words:
+        raise RuntimeError(f"aligned words {[w.word for w in words]} differ from the transcript {expected_words}")
+
+
+# --- metrics --------------------------------------------------------------------------------------------
+def frame_agreement(pred_ids: np.ndarray | Sequence[int], ref_ids: np.ndarray | Sequence[int]) -> float:
+    """Fraction of frames whose predicted phone id equals the reference id (same length required)."""
+    pred, ref = np.asarray(pred_ids), np.asarray(ref_ids)
+    if pred.shape != ref.shape or pred.ndim != 1:
+        raise ValueError(f"frame_agreement: expected two 1-D id arrays of equal length, got {pred.shape} and {ref.shape}")
+    if pred.size == 0:
+        raise ValueError("frame_agreement: empty id arrays")
+    for name, ids in (("pred_ids", pred), ("ref_ids", ref)):
+        if ids.min() < 0 or ids.max() >= len(PHONE_TO_ID):
+            raise ValueError(f"frame_agreement: {name} has ids outside 0..{len(PHONE_TO_ID) - 1}")
+    return float(np.mean(pred == ref))
+
+
+def _word_key(word: str) -> str:
+    return re.sub(r"[^a-z0-9']", "", word.lower())
+
+
+def word_boundary_error_ms(pred_words: Sequence[WordInterval], ref_words: Sequence[WordInterval]) -> float:
+    """Mean absolute error (ms) of word start and end times over the words both sequences share.
+
+    Words are matched in order by their spelling (case and punctuation ignored), so a missing or extra word
+    on one side does not shift the rest. Raises ValueError when no word matches.
+    """
+    pred_keys = [_word_key(w.word) for w in pred_words]
+    ref_keys = [_word_key(w.word) for w in ref_words]
+    matcher = difflib.SequenceMatcher(None, pred_keys, ref_keys, autojunk=False)
+    errors: list[float] = []
+    for block in matcher.get_matching_blocks():
+        for k in range(block.size):
+            p, r = pred_words[block.a + k], ref_words[block.b + k]
+            errors += [abs(p.start - r.start), abs(p.end - r.end)]
+    if not errors:
+        raise ValueError(
+            f"word_boundary_error_ms: no word in common between prediction ({len(pred_words)} words) "
+            f"and reference ({len(ref_words)} words)"
+        )
+    return 1000.0 * float(np.mean(errors))

@@ -1,0 +1,400 @@
+"""TalkCLIP training (paper sec. 4.1.2 and 4.2): two stages, ablations, exact resume.
+
+Stage 1 feeds only the video style code s_v = E_v(style clip) to the decoder, so that E_v becomes a
+credible style extractor. Stage 2 feeds, per iteration, the text style code s_t = T2SS(e_t) with
+probability p (rising from p_start to p_final, schedule.py) and s_v otherwise, with
+L_cos = 1 - cos(s_t, s_v) on every stage-2 iteration. By default (train.cos_gradient "text") s_v is
+the teacher ("the video encoder acts as a guide"): L_cos does not move E_v, which could otherwise drift
+toward the (mutually similar) text embeddings and lose the style it learned in stage 1; "both" lets
+L_cos pull on both codes.
+
+Each iteration: G forward -> one D_tem hinge update on (real window, detached prediction) ->
+generator update on lambda_rec L_rec + lambda_sync L_sync + lambda_tem L_tem (+ lambda_cos L_cos).
+D_sync is pretrained (sync_pretrain.py) and frozen.
+
+Ablations (train.ablation): simanno = SimAnno descriptions; no_adapter = model.use_adapter False;
+no_vg = no stage 1, no L_cos, the text code on every iteration; no_clip = the random-weights
+backbone (model.text_backbone "random").
+
+Exact resume: every batch is a function of (seed, stage, step) (data.py), the p coin of
+(seed, stage, step), and the torch RNG (dropout) is re-seeded from (seed, stage, step) before every
+step. The only state is therefore networks + optimisers, which checkpoints hold exactly, so a run
+killed at any point and resumed from its last checkpoint ends with bitwise the same weights on CPU.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from talkclip.config.loader import to_dict
+from talkclip.config.model import TEXT_BACKBONES, ModelConfig
+from talkclip.config.train import TrainConfig
+from talkclip.model import losses
+from talkclip.model.discriminators import TemporalDiscriminator
+from talkclip.model.talkclip_model import TalkCLIP
+
+from .checkpoint import RESUMABLE_TRAIN_KEYS, check_config, load_checkpoint, restore, save_checkpoint
+from .data import Batch, ClipStore, DescriptionTable, WindowSampler, batch_loader
+from .embeddings import cache_key, description_embeddings
+from .schedule import p_schedule
+from .sync_pretrain import load_sync_discriminator, resolve_device, step_seed
+
+STAGES = ("stage1", "stage2")
+# Streams of the (seed, stream, step) generators; distinct so no two draws share randomness.
+BATCH_STREAM = {"stage1": 1, "stage2": 2}
+COIN_STREAM = 3
+TORCH_STREAM = 4
+
+LogHook = Callable[[str, int, dict[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path  # final checkpoint (checkpoints/final.pt); checkpoints/last.pt if stopped early
+    out_dir: Path
+    completed: bool  # False when stopped by max_steps
+    steps: dict[str, int]  # completed steps per stage
+    global_step: int
+    final_metrics: dict[str, dict[str, float]]  # last logged interval of each stage
+    history: list[dict]  # every logged interval {"stage", "step", metrics...}, across resumes
+    resumed_from: dict | None  # {"stage", "step", "global_step"} of the checkpoint resumed, else None
+    windows_per_second: float  # training throughput of this process (nan if it trained nothing)
+    text_dim: int
+    n_train_clips: int
+    skipped_clips: dict[str, int] = field(default_factory=dict)
+    embedding_cache: Path | None = None
+    embedding_cache_reused: bool = False
+
+
+def effective_model_config(model_cfg: ModelConfig, train_cfg: TrainConfig) -> ModelConfig:
+    """The model config an ablation trains (stored in its checkpoints)."""
+    if train_cfg.ablation == "no_adapter":
+        return dataclasses.replace(model_cfg, use_adapter=False)
+    if train_cfg.ablation == "no_clip":
+        return dataclasses.replace(model_cfg, text_backbone="random", clip_path="")
+    return model_cfg
+
+
+def stage_lengths(train_cfg: TrainConfig) -> dict[str, int]:
+    return {"stage1": train_cfg.stage1_steps if train_cfg.video_guided else 0, "stage2": train_cfg.stage2_steps}
+
+
+def state_digest(module: torch.nn.Module) -> str:
+    """sha256 of a module's state (names, shapes, bytes): identifies the frozen D_sync in checkpoints."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _backbone_extra(model_cfg: ModelConfig) -> dict[str, Any]:
+    """What selects the backbone's weights beyond its name (part of the embedding cache key)."""
+    return {"text_backbone": model_cfg.text_backbone, "clip_path": model_cfg.clip_path,
+            "random_backbone_seed": model_cfg.random_backbone_seed, "text_max_tokens": model_cfg.text_max_tokens}
+
+
+class _Accumulator:
+    """Sums of per-step metrics over one logging interval (stored in checkpoints for exact logs)."""
+
+    def __init__(self, state: dict | None = None) -> None:
+        self.sums: dict[str, float] = dict((state or {}).get("sums", {}))
+        self.count: int = int((state or {}).get("count", 0))
+
+    def add(self, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: v / self.count for k, v in self.sums.items()} if self.count else {}
+
+    def state(self) -> dict:
+        return {"sums": dict(self.sums), "count": self.count}
+
+
+class _Trainer:
+    """Holds the networks, optimisers and data of one run; ``run`` executes the remaining steps."""
+
+    def __init__(
+        self, model_cfg: ModelConfig, train_cfg: TrainConfig, processed_dir: Path, annotated_dir: Path,
+        out_dir: Path, sync_checkpoint: Path | None, backbone, cache_dir: Path | None,
+    ) -> None:
+        self.train_cfg = train_cfg
+        self.model_cfg = model_cfg = effective_model_config(model_cfg, train_cfg)
+        self.device = resolve_device(train_cfg.device)
+        self.out_dir = out_dir
+        self.checkpoint_dir = out_dir / "checkpoints"
+        self.lengths = stage_lengths(train_cfg)
+
+        # --- data: descriptions of the ablation's mode, train clips that have one ---
+        descriptions = DescriptionTable.load(annotated_dir, train_cfg.description_mode)
+        self.store = ClipStore.load(
+            processed_dir, "train", train_cfg.clip_frames, require_clip_ids=set(descriptions.by_clip)
+        )
+        self.sampler = WindowSampler(
+            self.store, clip_frames=train_cfg.clip_frames, window=model_cfg.window,
+            style_max_frames=model_cfg.style_max_frames, batch_size=train_cfg.batch_size, seed=train_cfg.seed,
+            descriptions=descriptions, style_source=train_cfg.style_source,
+        )
+
+        # --- frozen text backbone: embeddings of every description, computed once ---
+        if backbone is None:
+            from talkclip.model.text_backbone import load_text_backbone
+
+            backbone = load_text_backbone(model_cfg)
+        elif backbone.name in TEXT_BACKBONES and backbone.name != model_cfg.text_backbone:
+            raise ValueError(
+                f"the given text backbone is {backbone.name!r} but model.text_backbone is "
+                f"{model_cfg.text_backbone!r} (ablation {train_cfg.ablation!r})"
+            )
+        self.text_dim = int(backbone.dim)
+        extra = _backbone_extra(model_cfg)
+        table, self.embedding_cache, self.embedding_cache_reused = description_embeddings(
+            backbone, descriptions.texts, cache_dir or out_dir / "embedding_cache", extra=extra
+        )
+        self.text_table = table.to(self.device)
+        embedding_key = cache_key(backbone, descriptions.texts, extra)
+
+        # --- networks: initialised from the seed alone ---
+        torch.manual_seed(train_cfg.seed)
+        self.model = TalkCLIP(model_cfg, self.text_dim).to(self.device)
+        self.d_tem = TemporalDiscriminator(model_cfg).to(self.device)
+        self.d_sync = None
+        sync_digest = ""
+        if train_cfg.lambda_sync > 0:
+            if sync_checkpoint is None:
+                raise ValueError("train.lambda_sync > 0 needs a pretrained D_sync checkpoint (sync_checkpoint)")
+            self.d_sync = load_sync_discriminator(sync_checkpoint, model_cfg, self.device)
+            sync_digest = state_digest(self.d_sync)
+        betas = (train_cfg.adam_beta1, train_cfg.adam_beta2)
+        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d_tem.parameters(), lr=train_cfg.disc_lr, betas=betas)
+
+        # The config stored in (and checked against) checkpoints: model, train, and what the data gave.
+        self.config = {
+            "model": to_dict(model_cfg),
+            "train": to_dict(train_cfg),
+            "data": {"text_backbone": backbone.name, "text_dim": self.text_dim, "embedding_key": embedding_key,
+                     "n_texts": len(descriptions.texts), "n_train_clips": len(self.store),
+                     "sync_discriminator": sync_digest},
+        }
+        self.stage, self.stage_step, self.global_step = "stage1", 0, 0
+        self.steps_done = {stage: 0 for stage in STAGES}
+        self.history: list[dict] = []
+        self.accumulator = _Accumulator()
+        self.resumed_from: dict | None = None
+
+    # ----------------------------------------------------------------- checkpoints
+    def _modules(self) -> dict[str, torch.nn.Module]:
+        return {"talkclip": self.model, "d_tem": self.d_tem}
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.opt_g, "d_tem": self.opt_d}
+
+    def save(self, path: Path) -> Path:
+        return save_checkpoint(
+            path,
+            modules=self._modules(),
+            optimizers=self._optimizers(),
+            progress={"stage": self.stage, "stage_step": self.stage_step, "global_step": self.global_step,
+                      "steps_done": dict(self.steps_done)},
+            config=self.config,
+            extra={"history": self.history, "accumulator": self.accumulator.state()},
+        )
+
+    def try_resume(self) -> None:
+        path = self.checkpoint_dir / "last.pt"
+        if not path.is_file():
+            return
+        checkpoint = load_checkpoint(path)
+        check_config(path, checkpoint, self.config, ignore={"train": RESUMABLE_TRAIN_KEYS})
+        restore(checkpoint, modules=self._modules(), optimizers=self._optimizers(), rng=True)
+        progress = checkpoint["progress"]
+        self.stage, self.stage_step, self.global_step = progress["stage"], progress["stage_step"], progress["global_step"]
+        self.steps_done = dict(progress["steps_done"])
+        self.history = list(checkpoint["extra"].get("history", []))
+        self.accumulator = _Accumulator(checkpoint["extra"].get("accumulator"))
+        self.resumed_from = dict(progress)
+
+    # ----------------------------------------------------------------- one step
+    def train_step(self, stage: str, step: int, batch: Batch) -> dict[str, float]:
+        cfg = self.train_cfg
+        torch.manual_seed(step_seed(cfg.seed, TORCH_STREAM, STAGES.index(stage), step))
+        batch = batch.to(self.device)
+        self.model.train()
+        metrics: dict[str, float] = {}
+
+        # Which style code drives the decoder this iteration.
+        if stage == "stage1":
+            use_text, p = False, 0.0
+        elif not cfg.video_guided:
+            use_text, p = True, 1.0
+        else:
+            p = p_schedule(step, self.lengths["stage2"], cfg.p_schedule, cfg.p_start, cfg.p_final,
+                           levels=cfg.p_step_levels)
+            coin = np.random.default_rng([cfg.seed, COIN_STREAM, step]).random()
+            use_text = bool(coin < p)
+        need_video = stage == "stage1" or cfg.video_guided
+        s_v = self.model.video_style(batch.style, batch.style_pad_mask) if need_video else None
+        s_t = self.model.text_style(self.text_table[batch.description_index]) if stage == "stage2" else None
+        style = s_t if use_text else s_v
+        pred = self.model.decode(batch.phoneme_windows, style)
+
+        # D_tem: one hinge update on real windows vs the (detached) prediction.
+        if cfg.lambda_tem > 0:
+            self.d_tem.train()
+            self.d_tem.requires_grad_(True)
+            d_loss = losses.hinge_d_loss(self.d_tem(batch.target), self.d_tem(pred.detach()))
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+            self.d_tem.requires_grad_(False)
+            # Eval mode for the generator's pass: spectral norm's power iteration advances only on D updates.
+            self.d_tem.eval()
+            metrics["loss_d_tem"] = d_loss.item()
+
+        loss_rec = losses.reconstruction_loss(pred, batch.target, cfg.mu)
+        total = cfg.lambda_rec * loss_rec
+        metrics["loss_rec"] = loss_rec.item()
+        metrics["l1"] = torch.nn.functional.l1_loss(pred.detach(), batch.target).item()
+        if cfg.lambda_tem > 0:
+            loss_tem = losses.hinge_g_loss(self.d_tem(pred))
+            total = total + cfg.lambda_tem * loss_tem
+            metrics["loss_tem"] = loss_tem.item()
+        if self.d_sync is not None:
+            loss_sync = losses.sync_loss(self.d_sync(pred, batch.phoneme_windows))
+            total = total + cfg.lambda_sync * loss_sync
+            metrics["loss_sync"] = loss_sync.item()
+        if stage == "stage2" and cfg.video_guided:
+            guide = s_v.detach() if cfg.cos_gradient == "text" else s_v
+            loss_cos = losses.cosine_style_loss(s_t, guide)
+            total = total + cfg.lambda_cos * loss_cos
+            metrics["loss_cos"] = loss_cos.item()
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        metrics["loss_total"] = total.item()
+        if stage == "stage2":
+            metrics["p"] = p
+            metrics["text_code_fraction"] = float(use_text)
+        if not math.isfinite(metrics["loss_total"]):
+            raise FloatingPointError(f"{stage} step {step}: non-finite loss {metrics}")
+        return metrics
+
+    # ----------------------------------------------------------------- the loop
+    def run(self, on_log: LogHook | None, max_steps: int | None) -> float:
+        """Train the remaining steps (or up to ``max_steps`` in total); returns windows/s of this process."""
+        cfg = self.train_cfg
+        trained_windows, start_time = 0, time.perf_counter()
+        for stage in STAGES:
+            if STAGES.index(stage) < STAGES.index(self.stage):
+                continue
+            if stage != self.stage:  # entering a new stage
+                self.stage, self.stage_step, self.accumulator = stage, 0, _Accumulator()
+            total = self.lengths[stage]
+            if self.stage_step >= total:
+                continue
+            loader = batch_loader(self.sampler, BATCH_STREAM[stage], self.stage_step, total, cfg.num_workers)
+            with tqdm(total=total, initial=self.stage_step, desc=f"TalkCLIP {stage}", leave=False) as progress:
+                for batch in loader:
+                    step = self.stage_step
+                    self.accumulator.add(self.train_step(stage, step, batch))
+                    self.stage_step, self.global_step = step + 1, self.global_step + 1
+                    self.steps_done[stage] = self.stage_step
+                    trained_windows += len(batch)
+                    progress.update(1)
+                    stage_done = self.stage_step == total
+                    stopping = max_steps is not None and self.global_step >= max_steps
+                    log_entry = None
+                    if self.stage_step % cfg.log_every == 0 or stage_done:
+                        elapsed = max(time.perf_counter() - start_time, 1e-9)
+                        log_entry = {**self.accumulator.means(), "windows_per_s": trained_windows / elapsed}
+                        self.history.append({"stage": stage, "step": self.global_step, **log_entry})
+                        self.accumulator = _Accumulator()
+                    if self.stage_step % cfg.checkpoint_every == 0 or stage_done or stopping:
+                        self.save(self.checkpoint_dir / "last.pt")
+                    if stage_done:
+                        self.save(self.checkpoint_dir / ("final.pt" if stage == STAGES[-1] else f"{stage}.pt"))
+                    if log_entry is not None and on_log is not None:
+                        on_log(stage, self.global_step, log_entry)
+                    if stopping:
+                        break
+            if max_steps is not None and self.global_step >= max_steps:
+                break
+        return trained_windows / (time.perf_counter() - start_time) if trained_windows else float("nan")
+
+    @property
+    def completed(self) -> bool:
+        return self.stage == STAGES[-1] and self.stage_step >= self.lengths[STAGES[-1]]
+
+
+def train(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    processed_dir: str | Path,
+    annotated_dir: str | Path,
+    out_dir: str | Path,
+    sync_checkpoint: str | Path | None,
+    on_log: LogHook | None = None,
+    resume: bool = True,
+    *,
+    max_steps: int | None = None,
+    backbone=None,
+    cache_dir: str | Path | None = None,
+) -> TrainResult:
+    """Train TalkCLIP into ``out_dir`` (checkpoints/last.pt, checkpoints/stage1.pt, checkpoints/final.pt).
+
+    resume: continue from ``out_dir/checkpoints/last.pt`` when it exists (config checked; see
+    checkpoint.RESUMABLE_TRAIN_KEYS); False starts over and overwrites it.
+    on_log(stage, global_step, metrics): called every ``train.log_every`` steps and at each stage end
+    with the interval's mean losses; an exception raised there stops training (the last checkpoint stays).
+    max_steps: stop (with a checkpoint) once this many steps in total have been trained.
+    backbone: an already loaded text backbone (default: load_text_backbone(model config)).
+    cache_dir: where description embeddings are cached (default ``out_dir/embedding_cache``).
+    """
+    if max_steps is not None and max_steps < 0:
+        raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    out_dir = Path(out_dir)
+    trainer = _Trainer(
+        model_cfg, train_cfg, Path(processed_dir), Path(annotated_dir), out_dir,
+        Path(sync_checkpoint) if sync_checkpoint is not None else None, backbone,
+        Path(cache_dir) if cache_dir is not None else None,
+    )
+    if resume:
+        trainer.try_resume()
+    rate = float("nan")
+    if max_steps is None or trainer.global_step < max_steps:
+        rate = trainer.run(on_log, max_steps)
+    final_metrics: dict[str, dict[str, float]] = {}
+    for entry in trainer.history:
+        final_metrics[entry["stage"]] = {k: v for k, v in entry.items() if k not in ("stage", "step")}
+    completed = trainer.completed
+    final_path = trainer.checkpoint_dir / "final.pt"
+    return TrainResult(
+        checkpoint=final_path if completed else trainer.checkpoint_dir / "last.pt",
+        out_dir=out_dir,
+        completed=completed,
+        steps=dict(trainer.steps_done),
+        global_step=trainer.global_step,
+        final_metrics=final_metrics,
+        history=trainer.history,
+        resumed_from=trainer.resumed_from,
+        windows_per_second=rate,
+        text_dim=trainer.text_dim,
+        n_train_clips=len(trainer.store),
+        skipped_clips={k: len(v) for k, v in trainer.store.skipped.items()},
+        embedding_cache=trainer.embedding_cache,
+        embedding_cache_reused=trainer.embedding_cache_reused,
+    )

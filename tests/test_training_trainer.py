@@ -1,0 +1,175 @@
+"""The two-stage trainer: losses fall, exact kill-and-resume, ablation switches, config checks."""
+import dataclasses
+
+import pytest
+import torch
+from test_training_toy import HashBackbone, tiny_model_config, toy_training_data
+
+from talkclip.config.train import TrainConfig
+from talkclip.model.talkclip_model import TalkCLIP
+from talkclip.training.checkpoint import CheckpointMismatchError, load_checkpoint
+from talkclip.training.trainer import effective_model_config, train
+
+MODEL = tiny_model_config()
+SHORT = TrainConfig(seed=3, device="cpu", batch_size=4, lr=1e-3, disc_lr=1e-3, clip_frames=32, stage1_steps=5,
+                    stage2_steps=7, checkpoint_every=3, log_every=2)
+
+
+class Interrupt(RuntimeError):
+    pass
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return toy_training_data(tmp_path_factory.mktemp("trainer"), MODEL)
+
+
+def _train(data, out_dir, cfg=SHORT, **kw):
+    processed, annotated, sync = data
+    return train(MODEL, cfg, processed, annotated, out_dir, sync, backbone=HashBackbone(), **kw)
+
+
+def _states(path):
+    checkpoint = load_checkpoint(path)
+    return checkpoint["modules"], checkpoint["optimizers"]
+
+
+def _assert_identical(path_a, path_b):
+    (mods_a, opts_a), (mods_b, opts_b) = _states(path_a), _states(path_b)
+    assert mods_a.keys() == mods_b.keys()
+    n = 0
+    for name in mods_a:
+        assert mods_a[name].keys() == mods_b[name].keys()
+        for key in mods_a[name]:
+            assert torch.equal(mods_a[name][key], mods_b[name][key]), f"{name}.{key}"
+            n += 1
+    for name in opts_a:
+        for param_id, state in opts_a[name]["state"].items():
+            for key, value in state.items():
+                assert torch.equal(value, opts_b[name]["state"][param_id][key]), f"{name}[{param_id}].{key}"
+    assert n > 20
+
+
+@pytest.fixture(scope="module")
+def reference(data, tmp_path_factory):
+    """One uninterrupted run."""
+    out = tmp_path_factory.mktemp("reference")
+    logs = []
+    result = _train(data, out, on_log=lambda stage, step, metrics: logs.append((stage, step, metrics)))
+    return result, logs
+
+
+def test_uninterrupted_run_layout_and_logs(reference):
+    result, logs = reference
+    assert result.completed and result.steps == {"stage1": 5, "stage2": 7} and result.global_step == 12
+    assert result.checkpoint.name == "final.pt" and result.checkpoint.is_file()
+    assert (result.out_dir / "checkpoints" / "stage1.pt").is_file()
+    # Logged every 2 steps of a stage and at each stage end.
+    assert [(s, n) for s, n, _ in logs] == [("stage1", 2), ("stage1", 4), ("stage1", 5), ("stage2", 7),
+                                            ("stage2", 9), ("stage2", 11), ("stage2", 12)]
+    stage1, stage2 = logs[0][2], logs[-1][2]
+    assert {"loss_rec", "loss_sync", "loss_tem", "loss_d_tem", "loss_total"} <= stage1.keys()
+    assert "loss_cos" not in stage1 and "p" not in stage1
+    assert {"loss_cos", "p", "text_code_fraction"} <= stage2.keys()
+    assert 0.0 < stage2["p"] <= 0.5
+    assert result.windows_per_second > 0 and result.n_train_clips == 24
+
+
+@pytest.mark.parametrize("interrupt_at", [4, 9])
+def test_killed_run_resumes_to_identical_weights(data, reference, tmp_path, interrupt_at):
+    """Killed inside stage 1 (after global step 4, last checkpoint at 3) or stage 2 (after step 9, checkpoint at 8)."""
+    def hook(stage, step, metrics):
+        if step >= interrupt_at:
+            raise Interrupt(step)
+
+    with pytest.raises(Interrupt):
+        _train(data, tmp_path, on_log=hook)
+    assert not (tmp_path / "checkpoints" / "final.pt").exists()
+    resumed = _train(data, tmp_path)
+    assert resumed.completed and resumed.resumed_from is not None
+    assert resumed.resumed_from["global_step"] < interrupt_at
+    _assert_identical(reference[0].checkpoint, resumed.checkpoint)
+    # The loss history is the uninterrupted one too (throughput aside).
+    strip = lambda h: [{k: v for k, v in e.items() if k != "windows_per_s"} for e in h]
+    assert strip(resumed.history) == strip(reference[0].history)
+
+
+def test_max_steps_stop_and_resume_with_other_logging(data, reference, tmp_path):
+    stopped = _train(data, tmp_path, max_steps=6)
+    assert not stopped.completed and stopped.global_step == 6 and stopped.steps == {"stage1": 5, "stage2": 1}
+    assert stopped.checkpoint.name == "last.pt"
+    # log_every / checkpoint_every / device may change on resume.
+    resumed = _train(data, tmp_path, cfg=dataclasses.replace(SHORT, log_every=5, checkpoint_every=100))
+    assert resumed.resumed_from["global_step"] == 6
+    _assert_identical(reference[0].checkpoint, resumed.checkpoint)
+    # A finished run resumes to "nothing to do".
+    again = _train(data, tmp_path)
+    assert again.completed and again.global_step == 12
+
+
+def test_resume_with_a_different_config_lists_the_keys(data, tmp_path):
+    _train(data, tmp_path, max_steps=2)
+    changed = dataclasses.replace(SHORT, lr=5e-4, lambda_rec=10.0)
+    with pytest.raises(CheckpointMismatchError) as info:
+        _train(data, tmp_path, cfg=changed)
+    assert {m.split(":")[0] for m in info.value.mismatches} == {"train.lr", "train.lambda_rec"}
+    # resume=False starts over instead.
+    fresh = _train(data, tmp_path, cfg=changed, resume=False, max_steps=1)
+    assert fresh.resumed_from is None and fresh.global_step == 1
+
+
+def test_another_seed_gives_other_weights(data, reference, tmp_path):
+    other = _train(data, tmp_path / "seed4", cfg=dataclasses.replace(SHORT, seed=4, stage2_steps=1, stage1_steps=1))
+    a = _states(reference[0].checkpoint)[0]["talkclip"]
+    b = _states(other.checkpoint)[0]["talkclip"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ablations(data, tmp_path):
+    tiny = dataclasses.replace(SHORT, stage1_steps=2, stage2_steps=3, log_every=1)
+    no_vg = _train(data, tmp_path / "no_vg", cfg=dataclasses.replace(tiny, ablation="no_vg"))
+    assert no_vg.steps == {"stage1": 0, "stage2": 3}
+    assert all(e["stage"] == "stage2" and e["p"] == 1.0 and e["text_code_fraction"] == 1.0 and "loss_cos" not in e
+               for e in no_vg.history)
+
+    no_adapter = _train(data, tmp_path / "no_adapter", cfg=dataclasses.replace(tiny, ablation="no_adapter"))
+    stored = load_checkpoint(no_adapter.checkpoint)
+    assert stored["config"]["model"]["use_adapter"] is False
+    assert not any(k.startswith("text_style_encoder.") for k in stored["modules"]["talkclip"])
+
+    simanno = _train(data, tmp_path / "simanno", cfg=dataclasses.replace(tiny, ablation="simanno"))
+    cached = torch.load(simanno.embedding_cache, weights_only=True)
+    assert sorted(cached["texts"]) == ["angry", "happy", "neutral"]
+
+    assert effective_model_config(MODEL, dataclasses.replace(tiny, ablation="no_clip")).text_backbone == "random"
+    with pytest.raises(ValueError, match="random"):
+        # A real "minilm" backbone handed to a w/o-CLIP run is refused.
+        fake = HashBackbone()
+        fake.name = "minilm"
+        processed, annotated, sync = data
+        train(MODEL, dataclasses.replace(tiny, ablation="no_clip"), processed, annotated, tmp_path / "nc", sync,
+              backbone=fake)
+
+
+def test_sync_checkpoint_required_when_lambda_sync_positive(data, tmp_path):
+    processed, annotated, _ = data
+    with pytest.raises(ValueError, match="D_sync"):
+        train(MODEL, SHORT, processed, annotated, tmp_path, None, backbone=HashBackbone())
+    result = train(MODEL, dataclasses.replace(SHORT, lambda_sync=0.0, stage1_steps=1, stage2_steps=1), processed,
+                   annotated, tmp_path, None, backbone=HashBackbone())
+    assert "loss_sync" not in result.history[-1]
+
+
+@pytest.mark.parametrize("cos_gradient, video_encoder_moves", [("text", False), ("both", True)])
+def test_cos_gradient_reaches_the_video_encoder_only_when_asked(data, tmp_path, cos_gradient, video_encoder_moves):
+    """Stage 2 with only L_cos and the video code always fed (p = 0): E_v changes only with "both"."""
+    cfg = dataclasses.replace(SHORT, stage1_steps=0, stage2_steps=1, p_final=0.0, lambda_rec=0.0, lambda_sync=0.0,
+                              lambda_tem=0.0, cos_gradient=cos_gradient)
+    result = _train(data, tmp_path, cfg=cfg, resume=False)
+    after = _states(result.checkpoint)[0]["talkclip"]
+    torch.manual_seed(cfg.seed)  # the trainer initialises the network right after seeding
+    before = TalkCLIP(MODEL, 16).state_dict()
+    video = [k for k in after if k.startswith("video_style_encoder.")]
+    adapter = [k for k in after if k.startswith("text_style_encoder.")]
+    assert any(not torch.equal(after[k], before[k]) for k in adapter)
+    assert any(not torch.equal(after[k], before[k]) for k in video) == video_encoder_moves
