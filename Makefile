@@ -14,6 +14,9 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	# The reference SyncNet (test oracle for our SyncNet port); its declared dependencies are
+	# video tools we do not use, hence --no-deps.
+	$(BIN)/python -m pip install --quiet --no-deps syncnet-python==0.2.3
 	touch $@
 
 setup: $(BIN)/.installed

@@ -3,4 +3,6 @@ import sys
 
 from talkclip.cli import main
 
-sys.exit(main(["preprocess", "--corpus", "data/corpus", "--out", "data/processed", "--metrics", "metrics/preprocess.json"]))
+# The guard matters: worker processes are spawned and re-import this file.
+if __name__ == "__main__":
+    sys.exit(main(["preprocess", "--corpus", "data/corpus", "--out", "data/processed", "--metrics", "metrics/preprocess.json"]))

@@ -35,7 +35,7 @@ from talkclip.annotation.vocabulary import (
     load_emotion_labels,
 )
 from talkclip.config.annotate import AnnotateConfig
-from talkclip.config.loader import ConfigError, build
+from talkclip.config.loader import ConfigError, build, to_dict
 
 REPO = Path(__file__).resolve().parents[1]
 VOCAB = default_vocabulary()
@@ -248,7 +248,9 @@ def test_thresholds_to_levels_boundaries() -> None:
 # Config
 
 def test_config_defaults_and_strict_validation() -> None:
-    cfg = build(AnnotateConfig, {"au_thresholds": [0.3, 1.0, 2.0], "subjects": {"M": ["A man"], "W": ["A woman"]},
+    # A parameters file must spell out every key: start from the defaults written out in full.
+    full = to_dict(AnnotateConfig())
+    cfg = build(AnnotateConfig, {**full, "au_thresholds": [0.3, 1.0, 2.0], "subjects": {"M": ["A man"], "W": ["A woman"]},
                                  "attributive_nouns": {"M": ["man"], "W": ["woman"]}}, "annotate")
     assert cfg.au_thresholds == (0.3, 1.0, 2.0) and cfg.subjects["M"] == ("A man",)
     assert CONFIG.descriptions_per_clip == 10 and CONFIG.max_aus == 3
@@ -267,7 +269,11 @@ def test_config_defaults_and_strict_validation() -> None:
     ]
     for data, key in cases:
         with pytest.raises(ConfigError, match=re.escape(key)):
-            build(AnnotateConfig, data, "annotate")
+            build(AnnotateConfig, {**full, **data}, "annotate")
+    partial = dict(full)
+    del partial["seed"]
+    with pytest.raises(ConfigError, match="missing key annotate.seed"):
+        build(AnnotateConfig, partial, "annotate")
 
 
 # ---------------------------------------------------------------------------------------------

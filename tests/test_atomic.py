@@ -27,3 +27,17 @@ def test_atomic_dir_replaces_whole_folder(tmp_path):
             raise RuntimeError("killed")
     assert sorted(p.name for p in dest.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with atomic_path(tmp_path / "f.txt") as tmp:
+        tmp.write_text("x")
+    assert stat.S_IMODE((tmp_path / "f.txt").stat().st_mode) == 0o666 & ~umask
+    with atomic_dir(tmp_path / "d") as tmp:
+        pass
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask

@@ -52,66 +52,76 @@ class SyncNetWeightsError(ValueError):
 class SyncNet(nn.Module):
     """syncnet_python's ``SyncNetModel.S``, layer for layer (same module names and shapes)."""
 
-    def __init__(self, embedding_dim: int = 1024):
+    def __init__(self, embedding_dim: int = 1024, width: float = 1.0):
+        """``width`` scales every channel count (1.0 = the reference network, the only width the official
+        weights have); ``width=0.25`` is the small network `talkclip.metrics.syncnet_train` trains on CPU.
+        Layer names, kernels and input sizes do not change with the width."""
         super().__init__()
+        if not 0 < width <= 1:
+            raise ValueError(f"SyncNet width must be in (0, 1], got {width}")
+        self.width = width
+
+        def ch(n: int) -> int:
+            return max(8, int(round(n * width)))
+
         # Audio stream: MFCC "image" (1, 13, 20) -> 512-d
         self.netcnnaud = nn.Sequential(
-            nn.Conv2d(1, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
-            nn.BatchNorm2d(64),
+            nn.Conv2d(1, ch(64), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
+            nn.BatchNorm2d(ch(64)),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=(1, 1), stride=(1, 1)),
-            nn.Conv2d(64, 192, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
-            nn.BatchNorm2d(192),
+            nn.Conv2d(ch(64), ch(192), kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),
+            nn.BatchNorm2d(ch(192)),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=(3, 3), stride=(1, 2)),
-            nn.Conv2d(192, 384, kernel_size=(3, 3), padding=(1, 1)),
-            nn.BatchNorm2d(384),
+            nn.Conv2d(ch(192), ch(384), kernel_size=(3, 3), padding=(1, 1)),
+            nn.BatchNorm2d(ch(384)),
             nn.ReLU(inplace=True),
-            nn.Conv2d(384, 256, kernel_size=(3, 3), padding=(1, 1)),
-            nn.BatchNorm2d(256),
+            nn.Conv2d(ch(384), ch(256), kernel_size=(3, 3), padding=(1, 1)),
+            nn.BatchNorm2d(ch(256)),
             nn.ReLU(inplace=True),
-            nn.Conv2d(256, 256, kernel_size=(3, 3), padding=(1, 1)),
-            nn.BatchNorm2d(256),
+            nn.Conv2d(ch(256), ch(256), kernel_size=(3, 3), padding=(1, 1)),
+            nn.BatchNorm2d(ch(256)),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=(3, 3), stride=(2, 2)),
-            nn.Conv2d(256, 512, kernel_size=(5, 4), padding=(0, 0)),
-            nn.BatchNorm2d(512),
+            nn.Conv2d(ch(256), ch(512), kernel_size=(5, 4), padding=(0, 0)),
+            nn.BatchNorm2d(ch(512)),
             nn.ReLU(),
         )
         self.netfcaud = nn.Sequential(
-            nn.Linear(512, 512),
-            nn.BatchNorm1d(512),
+            nn.Linear(ch(512), ch(512)),
+            nn.BatchNorm1d(ch(512)),
             nn.ReLU(),
-            nn.Linear(512, embedding_dim),
+            nn.Linear(ch(512), embedding_dim),
         )
         self.netfclip = nn.Sequential(
-            nn.Linear(512, 512),
-            nn.BatchNorm1d(512),
+            nn.Linear(ch(512), ch(512)),
+            nn.BatchNorm1d(ch(512)),
             nn.ReLU(),
-            nn.Linear(512, embedding_dim),
+            nn.Linear(ch(512), embedding_dim),
         )
         # Video stream: 5 BGR frames (3, 5, 224, 224) -> 512-d
         self.netcnnlip = nn.Sequential(
-            nn.Conv3d(3, 96, kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=0),
-            nn.BatchNorm3d(96),
+            nn.Conv3d(3, ch(96), kernel_size=(5, 7, 7), stride=(1, 2, 2), padding=0),
+            nn.BatchNorm3d(ch(96)),
             nn.ReLU(inplace=True),
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2)),
-            nn.Conv3d(96, 256, kernel_size=(1, 5, 5), stride=(1, 2, 2), padding=(0, 1, 1)),
-            nn.BatchNorm3d(256),
+            nn.Conv3d(ch(96), ch(256), kernel_size=(1, 5, 5), stride=(1, 2, 2), padding=(0, 1, 1)),
+            nn.BatchNorm3d(ch(256)),
             nn.ReLU(inplace=True),
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),
-            nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
-            nn.BatchNorm3d(256),
+            nn.Conv3d(ch(256), ch(256), kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+            nn.BatchNorm3d(ch(256)),
             nn.ReLU(inplace=True),
-            nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
-            nn.BatchNorm3d(256),
+            nn.Conv3d(ch(256), ch(256), kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+            nn.BatchNorm3d(ch(256)),
             nn.ReLU(inplace=True),
-            nn.Conv3d(256, 256, kernel_size=(1, 3, 3), padding=(0, 1, 1)),
-            nn.BatchNorm3d(256),
+            nn.Conv3d(ch(256), ch(256), kernel_size=(1, 3, 3), padding=(0, 1, 1)),
+            nn.BatchNorm3d(ch(256)),
             nn.ReLU(inplace=True),
             nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2)),
-            nn.Conv3d(256, 512, kernel_size=(1, 6, 6), padding=0),
-            nn.BatchNorm3d(512),
+            nn.Conv3d(ch(256), ch(512), kernel_size=(1, 6, 6), padding=0),
+            nn.BatchNorm3d(ch(512)),
             nn.ReLU(inplace=True),
         )
 
@@ -148,7 +158,9 @@ def load_syncnet(path: str | Path, map_location: str | torch.device = "cpu") -> 
         raise SyncNetWeightsError(f"{path}: expected a state dict, got {type(loaded).__name__}")
     state = {key.removeprefix("__S__."): value for key, value in loaded.items()}
     embedding_dim = state["netfcaud.3.weight"].shape[0] if "netfcaud.3.weight" in state else 1024
-    model = SyncNet(embedding_dim=embedding_dim)
+    # Our smaller trained networks scale every channel count; the first audio conv has 64 * width.
+    width = state["netcnnaud.0.weight"].shape[0] / 64 if "netcnnaud.0.weight" in state else 1.0
+    model = SyncNet(embedding_dim=embedding_dim, width=min(width, 1.0))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

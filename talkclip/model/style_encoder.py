@@ -8,6 +8,8 @@ the paper's residual blend and cosine loss between the video code s_v and the te
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -76,6 +78,7 @@ class VideoStyleEncoder(nn.Module):
         self.encoder = transformer_encoder(cfg)
         self.pooling = SelfAttentionPooling(cfg.d_model)
         self.to_style = nn.Linear(cfg.d_model, style_dim)
+        self.input_scale = math.sqrt(cfg.d_model)
 
     def forward(self, expression: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
         """expression (B, S, 64), pad_mask (B, S) bool True = padding -> style code s_v (B, style_dim).
@@ -101,7 +104,13 @@ class VideoStyleEncoder(nn.Module):
             )
         # Padded frames may hold anything; zero them so nothing leaks through numerics.
         expression = expression.masked_fill(pad_mask.unsqueeze(-1), 0.0)
-        tokens = self.to_model_dim(expression) + sinusoidal_positions(n_frames, self.cfg.d_model, expression.device)
+        # Scaled by sqrt(d_model) as the Transformer scales its embeddings (Vaswani et al. 2017, sec. 3.4):
+        # expression coefficients are small (std ~0.2), so the projected frames would otherwise be ~6x
+        # smaller than the unit-amplitude positions, and after the first LayerNorm the clip-to-clip
+        # (style) differences were drowned by the identical position pattern of every clip: s_v barely
+        # varied between clips and the decoder learned to ignore it.
+        frames = self.to_model_dim(expression) * self.input_scale
+        tokens = frames + sinusoidal_positions(n_frames, self.cfg.d_model, expression.device)
         # An all-padding row would make every attention row empty (NaN); let such rows attend to
         # their (zeroed) frames instead, and pooling then returns zeros for them.
         all_padding = pad_mask.all(dim=1, keepdim=True)

@@ -56,6 +56,7 @@ COIN_STREAM = 3
 TORCH_STREAM = 4
 
 LogHook = Callable[[str, int, dict[str, float]], None]
+EvalHook = Callable[[str, int, torch.nn.Module], None]
 
 
 @dataclass
@@ -294,7 +295,7 @@ class _Trainer:
         return metrics
 
     # ----------------------------------------------------------------- the loop
-    def run(self, on_log: LogHook | None, max_steps: int | None) -> float:
+    def run(self, on_log: LogHook | None, max_steps: int | None, on_eval: EvalHook | None = None) -> float:
         """Train the remaining steps (or up to ``max_steps`` in total); returns windows/s of this process."""
         cfg = self.train_cfg
         trained_windows, start_time = 0, time.perf_counter()
@@ -327,6 +328,8 @@ class _Trainer:
                         self.save(self.checkpoint_dir / "last.pt")
                     if stage_done:
                         self.save(self.checkpoint_dir / ("final.pt" if stage == STAGES[-1] else f"{stage}.pt"))
+                    if log_entry is not None and on_eval is not None:
+                        on_eval(stage, self.global_step, self.model)
                     if log_entry is not None and on_log is not None:
                         on_log(stage, self.global_step, log_entry)
                     if stopping:
@@ -353,6 +356,7 @@ def train(
     max_steps: int | None = None,
     backbone=None,
     cache_dir: str | Path | None = None,
+    on_eval: EvalHook | None = None,
 ) -> TrainResult:
     """Train TalkCLIP into ``out_dir`` (checkpoints/last.pt, checkpoints/stage1.pt, checkpoints/final.pt).
 
@@ -363,6 +367,7 @@ def train(
     max_steps: stop (with a checkpoint) once this many steps in total have been trained.
     backbone: an already loaded text backbone (default: load_text_backbone(model config)).
     cache_dir: where description embeddings are cached (default ``out_dir/embedding_cache``).
+    on_eval(stage, global_step, model): called just before each on_log, with the live model (held-out evaluation).
     """
     if max_steps is not None and max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
@@ -376,7 +381,7 @@ def train(
         trainer.try_resume()
     rate = float("nan")
     if max_steps is None or trainer.global_step < max_steps:
-        rate = trainer.run(on_log, max_steps)
+        rate = trainer.run(on_log, max_steps, on_eval)
     final_metrics: dict[str, dict[str, float]] = {}
     for entry in trainer.history:
         final_metrics[entry["stage"]] = {k: v for k, v in entry.items() if k not in ("stage", "step")}

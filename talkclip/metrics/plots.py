@@ -1,0 +1,117 @@
+"""PNG figures of the evaluation (matplotlib, Agg backend; every file written atomically).
+
+- `plot_metric_bars`: one panel per metric, one bar per variant (Table 1 / Table 2 at a glance).
+- `plot_confusion`: the style classifier's confusion matrix (intended x predicted emotion).
+- `plot_ood_accuracy`: out-of-domain text accuracy per intended emotion.
+- `plot_frame_strip`: generated vs ground-truth frames of a few clips, side by side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from talkclip.atomic import atomic_path  # noqa: E402
+
+METRIC_TITLES = {"ssim": "SSIM ↑", "cpbd": "CPBD ↑", "f_lmd": "F-LMD ↓", "m_lmd": "M-LMD ↓",
+                 "sync_conf": "Sync_conf ↑", "lse_d": "LSE-D ↓"}
+
+
+def _save(figure: plt.Figure, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def plot_metric_bars(results: Mapping[str, Mapping[str, float]], path: str | Path, title: str = "",
+                     metrics: Sequence[str] = ("ssim", "cpbd", "f_lmd", "m_lmd", "sync_conf")) -> Path:
+    """``results[variant][metric]`` -> one bar chart per metric (missing values left empty)."""
+    if not results:
+        raise ValueError("plot_metric_bars: no variants to plot")
+    variants = list(results)
+    figure, axes = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 3.2), squeeze=False)
+    colours = plt.cm.tab10(np.arange(len(variants)) % 10)
+    for axis, metric in zip(axes[0], metrics):
+        values = [float(results[v].get(metric, np.nan)) if results[v].get(metric) is not None else np.nan
+                  for v in variants]
+        axis.bar(np.arange(len(variants)), np.nan_to_num(values, nan=0.0), color=colours)
+        for x, value in enumerate(values):
+            axis.text(x, 0 if np.isnan(value) else value, "n/a" if np.isnan(value) else f"{value:.3f}",
+                      ha="center", va="bottom", fontsize=7)
+        axis.set_title(METRIC_TITLES.get(metric, metric), fontsize=9)
+        axis.set_xticks(np.arange(len(variants)), variants, rotation=45, ha="right", fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_confusion(confusion: pd.DataFrame, path: str | Path, title: str = "Style classifier confusion") -> Path:
+    """Row-normalised confusion matrix (rows: intended emotion), counts written in the cells."""
+    counts = confusion.to_numpy(dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    figure, axis = plt.subplots(figsize=(1 + 0.6 * counts.shape[1], 1 + 0.55 * counts.shape[0]))
+    image = axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in np.ndenumerate(counts):
+        axis.text(j, i, f"{int(count)}", ha="center", va="center", fontsize=8,
+                  color="white" if rates[i, j] > 0.5 else "black")
+    axis.set_xticks(range(counts.shape[1]), [str(c) for c in confusion.columns], rotation=45, ha="right", fontsize=8)
+    axis.set_yticks(range(counts.shape[0]), [str(r) for r in confusion.index], fontsize=8)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("intended")
+    axis.set_title(title, fontsize=10)
+    figure.colorbar(image, ax=axis, fraction=0.046, label="share of intended")
+    return _save(figure, path)
+
+
+def plot_ood_accuracy(per_emotion: Mapping[str, float], path: str | Path, overall: float | None = None,
+                      title: str = "Out-of-domain text: style accuracy") -> Path:
+    if not per_emotion:
+        raise ValueError("plot_ood_accuracy: no emotions")
+    emotions = list(per_emotion)
+    values = [per_emotion[e] for e in emotions]
+    figure, axis = plt.subplots(figsize=(1.2 + 0.7 * len(emotions), 3.2))
+    axis.bar(range(len(emotions)), values, color="tab:purple")
+    axis.set_xticks(range(len(emotions)), emotions, rotation=45, ha="right")
+    axis.set_ylim(0, 1)
+    axis.set_ylabel("accuracy")
+    if overall is not None:
+        axis.axhline(overall, color="black", linestyle="--", linewidth=1, label=f"overall {overall:.2f}")
+        axis.legend(fontsize=8)
+    axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_frame_strip(generated: Sequence[np.ndarray], reference: Sequence[np.ndarray], path: str | Path,
+                     names: Sequence[str] | None = None, n_frames: int = 6) -> Path:
+    """For each clip, ``n_frames`` evenly spaced frames: generated row above ground-truth row."""
+    if len(generated) != len(reference) or not generated:
+        raise ValueError(f"plot_frame_strip: {len(generated)} generated vs {len(reference)} reference clips")
+    names = list(names) if names is not None else [f"clip {i}" for i in range(len(generated))]
+    figure, axes = plt.subplots(2 * len(generated), n_frames, figsize=(1.4 * n_frames, 1.5 * 2 * len(generated)),
+                                squeeze=False)
+    for c, (gen, ref) in enumerate(zip(generated, reference)):
+        length = min(len(gen), len(ref))
+        picks = np.linspace(0, length - 1, n_frames).round().astype(int)
+        for row, (video, label) in enumerate(((gen, "generated"), (ref, "ground truth"))):
+            for k, frame_index in enumerate(picks):
+                axis = axes[2 * c + row, k]
+                axis.imshow(video[frame_index])
+                axis.set_xticks([])
+                axis.set_yticks([])
+                if k == 0:
+                    axis.set_ylabel(f"{names[c]}\n{label}", fontsize=7)
+                if c == 0 and row == 0:
+                    axis.set_title(f"frame {frame_index}", fontsize=7)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -1,0 +1,152 @@
+"""The standalone evaluator on rendered embedded-corpus clips and on the real StyleTalk samples."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from talkclip.corpus.identity import sample_identity
+from talkclip.corpus.renderer import FaceRenderer
+from talkclip.formats.media import write_video
+from talkclip.metrics.evaluator import add_evaluate_arguments, evaluate_folders, run_evaluate
+
+T = 16
+
+
+def _performance(shift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    expression = np.zeros((T, 64), np.float32)
+    expression[:, 0] = 0.4 + 0.4 * np.sin(np.arange(T) / 2.0) + shift  # jaw opening: visible mouth motion
+    return expression, np.zeros((T, 6), np.float32)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory) -> tuple[Path, Path]:
+    """ref/{same,perturbed,blurred}.mp4 (+ exact landmarks) and the generated counterparts."""
+    root = tmp_path_factory.mktemp("evaluate")
+    gen, ref = root / "gen", root / "ref"
+    renderer = FaceRenderer(sample_identity(np.random.default_rng(1), "W"), image_size=128)
+    frames, landmarks = renderer.render(*_performance())
+    perturbed, perturbed_landmarks = renderer.render(*_performance(shift=0.5))
+    blurred = np.stack([gaussian_filter(f, sigma=(2, 2, 0)) for f in frames]).astype(np.uint8)
+    for name, gen_frames, gen_landmarks in (("same", frames, landmarks), ("perturbed", perturbed, perturbed_landmarks),
+                                            ("blurred", blurred, landmarks)):
+        write_video(ref / f"{name}.mp4", frames, 25)
+        np.save(ref / f"{name}.landmarks.npy", landmarks)
+        write_video(gen / f"{name}.mp4", gen_frames, 25)
+        np.save(gen / f"{name}.landmarks.npy", gen_landmarks)
+    return gen, ref
+
+
+def test_identical_perturbed_blurred(folders, tmp_path):
+    gen, ref = folders
+    per_video, summary = evaluate_folders(gen, ref, out_dir=tmp_path / "out", progress=False)
+    rows = per_video.set_index("name")
+    assert (rows["status"] == "ok").all(), rows["error"].to_dict()
+    assert rows.loc["same", "ssim"] == pytest.approx(1.0)
+    assert rows.loc["same", "f_lmd"] == 0.0 and rows.loc["same", "m_lmd"] == 0.0
+    assert rows.loc["perturbed", "ssim"] < 0.99 and rows.loc["perturbed", "m_lmd"] > 1.0
+    # Mouth-only change: the mouth moves more than the face as a whole.
+    assert rows.loc["perturbed", "m_lmd"] > rows.loc["perturbed", "f_lmd"]
+    assert rows.loc["blurred", "cpbd"] < rows.loc["same", "cpbd"]
+    assert set(rows["landmark_source"]) == {"given"} and set(rows["crop"]) == {"none"}
+    assert summary["n_ok"] == 3 and summary["passed"] and summary["crop_size"] == 256
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["metrics"]["ssim"] == pytest.approx(summary["metrics"]["ssim"])
+    assert len(pd.read_csv(tmp_path / "out" / "per_video.csv")) == 3
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_fps_resampling_matches_lengths(folders, tmp_path):
+    """A 30 fps generated copy of a 25 fps reference is resampled to 25 fps before comparison."""
+    gen, ref = folders
+    from talkclip.formats.media import read_video
+
+    frames, _ = read_video(ref / "same.mp4")
+    thirty = frames[np.floor(np.arange(int(T * 30 / 25)) * 25 / 30).astype(int)]
+    (tmp_path / "g").mkdir()
+    (tmp_path / "r").mkdir()
+    write_video(tmp_path / "g" / "same.mp4", thirty, 30)
+    shutil.copy(ref / "same.mp4", tmp_path / "r" / "same.mp4")
+    per_video, _ = evaluate_folders(tmp_path / "g", tmp_path / "r", landmark_source="dlib", progress=False)
+    row = per_video.iloc[0]
+    assert row["status"] == "ok", row["error"]
+    # 19 frames at 30 fps -> floor(19 * 25 / 30) = 15 at 25 fps; the 16-frame reference is resampled to 15
+    assert row["generated_fps"] == 30 and row["generated_frames"] == 15 and row["frames"] == 15
+    assert row["ssim"] > 0.97 and row["landmark_source"] == "dlib68"
+
+
+def test_bad_files_give_error_rows_and_exit_code(folders, tmp_path):
+    gen, ref = folders
+    bad_gen, bad_ref = tmp_path / "gen", tmp_path / "ref"
+    shutil.copytree(gen, bad_gen)
+    shutil.copytree(ref, bad_ref)
+    (bad_gen / "blurred.mp4").write_bytes(b"")  # zero bytes
+    (bad_gen / "perturbed.mp4").write_bytes(b"not an mp4 at all" * 10)  # corrupt
+    write_video(bad_ref / "orphan.mp4", np.zeros((4, 64, 64, 3), np.uint8), 25)  # no generated counterpart
+    write_video(bad_ref / "noface.mp4", np.full((6, 128, 128, 3), 90, np.uint8), 25)  # flat grey: no face
+    write_video(bad_gen / "noface.mp4", np.full((6, 128, 128, 3), 90, np.uint8), 25)
+    per_video, summary = evaluate_folders(bad_gen, bad_ref, progress=False)
+    rows = per_video.set_index("name")
+    assert rows.loc["same", "status"] == "ok"
+    assert "empty" in rows.loc["blurred", "error"] and "blurred.mp4" in rows.loc["blurred", "error"]
+    assert "perturbed.mp4" in rows.loc["perturbed", "error"]
+    assert "no generated video" in rows.loc["orphan", "error"]
+    assert "no face" in rows.loc["noface", "error"]
+    assert summary["n_failed"] == 4 and not summary["passed"]
+
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+    args = ["--generated", str(bad_gen), "--reference", str(bad_ref), "--no-progress", "--out", str(tmp_path / "o")]
+    assert run_evaluate(parser.parse_args(args)) == 1
+    assert run_evaluate(parser.parse_args(args + ["--allow-failures"])) == 0
+    assert (tmp_path / "o" / "per_video.csv").is_file()
+    assert run_evaluate(parser.parse_args(["--generated", str(tmp_path / "missing"), "--reference", str(ref)])) == 2
+
+
+def test_syncnet_columns_with_audio(folders, tmp_path):
+    """With SyncNet weights, Sync_conf / LSE-D / offset come from the --audio folder's wav files."""
+    import torch
+
+    from talkclip.formats.media import write_wav
+    from talkclip.metrics.syncnet import SyncNet
+
+    gen, ref = folders
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny_syncnet.pt"
+    torch.save(SyncNet(embedding_dim=16, width=0.125).state_dict(), weights)
+    audio = tmp_path / "audio"
+    rng = np.random.default_rng(0)
+    for name in ("same", "perturbed", "blurred"):
+        write_wav(audio / f"{name}.wav", 0.1 * rng.standard_normal(T * 640).astype(np.float32), 16000)
+    per_video, summary = evaluate_folders(gen, ref, audio_dir=audio, syncnet=weights, progress=False)
+    assert (per_video["status"] == "ok").all(), per_video["error"].tolist()
+    assert per_video["sync_conf"].ge(0).all() and per_video["sync_offset"].abs().le(15).all()
+    assert summary["syncnet_weights"] == "tiny_syncnet.pt"
+    # Without audio (no --audio and no track in the mp4) the pair is an error row naming the problem.
+    per_video, _ = evaluate_folders(gen, ref, syncnet=weights, progress=False)
+    assert per_video["error"].str.contains("no usable audio").all()
+
+
+@pytest.mark.slow
+def test_styletalk_samples_detector_landmarks(styletalk_samples, tmp_path):
+    video = styletalk_samples / "style_clips" / "video"
+    gen, ref = tmp_path / "gen", tmp_path / "ref"
+    gen.mkdir()
+    ref.mkdir()
+    shutil.copy(video / "furious_talk1_clip1.mp4", ref / "furious.mp4")
+    shutil.copy(video / "furious_talk1_clip1.mp4", gen / "furious.mp4")
+    shutil.copy(video / "furious_talk1_clip2.mp4", ref / "other.mp4")  # same speaker, other clip
+    shutil.copy(video / "furious_talk1_clip1.mp4", gen / "other.mp4")
+    per_video, summary = evaluate_folders(gen, ref, progress=False)
+    rows = per_video.set_index("name")
+    assert (rows["status"] == "ok").all(), rows["error"].to_dict()
+    assert set(rows["landmark_source"]) == {"dlib68"}
+    assert rows.loc["furious", "ssim"] == pytest.approx(1.0) and rows.loc["furious", "f_lmd"] == 0.0
+    assert rows.loc["furious", "frames"] == 100  # 120 frames at 30 fps -> 100 at 25 fps
+    assert rows.loc["other", "ssim"] < 0.9 and rows.loc["other", "f_lmd"] > 1.0
+    assert rows.loc["other", "cpbd"] == pytest.approx(rows.loc["furious", "cpbd"])  # CPBD is of the generated video
