@@ -9,15 +9,17 @@ holds the results table and the best config.
 Where it runs
 -------------
 Local by default: Ray is started inside this process with one CPU slot per core
-(``ray.init(num_cpus=os.cpu_count(), include_dashboard=False)``, about 1 s of start-up and
-0.8 GB of resident memory for Ray's own processes) and shut down at the end. ``ray stop`` is never
+(``ray.init(num_cpus=os.cpu_count(), include_dashboard=False)``: 2-9 s of start-up depending on
+machine load, 0.8 GB resident for Ray's own processes; each trial process adds ~0.5-1 GB with
+torch) and shut down at the end. ``ray stop`` is never
 called: it kills every Ray process on the host, including other users' clusters.
 
 To use a running cluster, pass ``address`` (``talkclip sweep --address 127.0.0.1:6379``)::
 
     ray start --head --node-ip-address 127.0.0.1 --port 6379 --num-cpus 8 --include-dashboard false
-    # Ray 2.60 enables token authentication by default (RAY_AUTH_MODE=token): the head prints or
-    # writes the token (~/.ray/auth_token); a driver on another host needs it in RAY_AUTH_TOKEN.
+    # Ray 2.60 enables token authentication by default (RAY_AUTH_MODE=token; "disabled" opts out):
+    # the token is ~/.ray/auth_token on the head; a driver or worker on another host needs the
+    # same token, in its own ~/.ray/auth_token or in RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH.
     # Ray's servers listen on all interfaces whatever the node address: keep the token on, or
     # firewall the ports, on shared machines.
     ray start --address <head ip>:6379        # on each worker machine (same Python env and repo)
@@ -79,7 +81,7 @@ LOG_UNIFORM = {"lambda_rec", "lambda_cos", "lambda_sync", "lambda_tem"}
 
 
 class SweepError(RuntimeError):
-    """The sweep produced no usable trial."""
+    """The sweep produced no usable trial, or was interrupted before every trial ended."""
 
 
 # ---------------------------------------------------------------------------------------- search space
@@ -191,11 +193,23 @@ def _trial_name(trial) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def results_table(result_grid, sweep_cfg: SweepConfig, total_steps: int, run_ids: Mapping[str, str]) -> pd.DataFrame:
+def saved_trial_status(experiment_dir: str | Path) -> dict[str, str]:
+    """Trial name -> status in Tune's saved experiment state (TERMINATED / ERROR; PENDING / RUNNING /
+    PAUSED for trials an interruption left unfinished, which the in-memory ResultGrid reports as
+    TERMINATED once their actors are stopped)."""
+    from ray.tune import ExperimentAnalysis
+
+    return {_trial_name(t): str(t.status) for t in ExperimentAnalysis(str(experiment_dir)).trials}
+
+
+def results_table(
+    result_grid, sweep_cfg: SweepConfig, total_steps: int, run_ids: Mapping[str, str], status_of: Mapping[str, str]
+) -> pd.DataFrame:
     """One row per trial: id, status, error, sampled overrides, last and best metric, steps trained."""
     rows = []
     for result in result_grid:
         name = Path(result.path).name
+        status = status_of.get(name) or ("ERROR" if result.error is not None else "TERMINATED")
         metrics = result.metrics or {}
         history = result.metrics_dataframe
         metric_values = (history[sweep_cfg.metric].dropna() if history is not None and sweep_cfg.metric in history
@@ -203,10 +217,10 @@ def results_table(result_grid, sweep_cfg: SweepConfig, total_steps: int, run_ids
         steps = int(metrics.get("global_step", 0) or 0)
         row = {
             "trial": name,
-            "status": "ERROR" if result.error is not None else "TERMINATED",
+            "status": status,
             "error": _error_text(result.error),
             "steps": steps,
-            "stopped_early": result.error is None and steps < total_steps,
+            "stopped_early": status == "TERMINATED" and steps < total_steps,
             "mlflow_run_id": run_ids.get(name, ""),
         }
         row.update({key: (result.config or {}).get(key) for key in SEARCH_KEYS})
@@ -262,6 +276,19 @@ def _mlflow_trial_runs(tracking_uri: str, experiment_id: str, experiment_name: s
     runs = client.search_runs([experiment_id], filter_string=f"tags.`{TAG_SWEEP}` = '{experiment_name}'",
                               order_by=["attributes.start_time ASC"])
     return {run.data.tags.get("trial_name", ""): run.info.run_id for run in runs}  # latest run of a name wins
+
+
+def _fail_unfinished_trial_runs(tracking_uri: str, experiment_id: str, experiment_name: str) -> int:
+    """End FAILED the trial runs the callback left RUNNING (it does not end them when the sweep is
+    interrupted); a resumed trial logs into a new run. Returns how many were closed."""
+    client, _ = tracking.mlflow_client(tracking_uri)
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"attributes.status = 'RUNNING' and tags.`{TAG_SWEEP}` = '{experiment_name}'"
+    )
+    for run in runs:
+        client.set_tag(run.info.run_id, tracking.TAG_ERROR, "sweep interrupted before the trial ended")
+        client.set_terminated(run.info.run_id, status="FAILED")
+    return len(runs)
 
 
 # ---------------------------------------------------------------------------------------- the sweep
@@ -384,14 +411,22 @@ def run_sweep(
         finally:
             if started_ray:
                 ray.shutdown()
+            if track:
+                _fail_unfinished_trial_runs(uri, sweep_run.experiment_id, experiment_name)
 
         run_ids = _mlflow_trial_runs(uri, sweep_run.experiment_id, experiment_name) if track else {}
-        table = results_table(result_grid, sweep_cfg, total_steps, run_ids)
+        table = results_table(result_grid, sweep_cfg, total_steps, run_ids, saved_trial_status(experiment_dir))
         out_dir.mkdir(parents=True, exist_ok=True)
         write_text(out_dir / RESULTS_FILE, table.to_csv(index=False))
         sweep_run.log_table(table, "sweep_results")
         sweep_run.log_metrics(0, {"trials": len(table), "trials_errored": int((table["status"] == "ERROR").sum()),
                                   "trials_stopped_early": int(table["stopped_early"].sum())})
+        unfinished = table[~table["status"].isin(["TERMINATED", "ERROR"])]
+        if not unfinished.empty:  # Ctrl+C: Tune saved its state and returned early
+            raise SweepError(
+                f"sweep interrupted with {len(unfinished)} unfinished trial(s) {list(unfinished['trial'])}; "
+                f"run it again with sweep.resume true to continue {experiment_dir} (partial table: {out_dir / RESULTS_FILE})"
+            )
         best = _best_row(table, sweep_cfg)
         overrides = {key: best[key] for key in SEARCH_KEYS}
         header = (f"# Best of {len(table)} trials of Ray Tune experiment {experiment_dir}\n"

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import math
 import numbers
 import os
 import re
@@ -347,7 +346,7 @@ def _sigterm_as_exception() -> Iterator[None]:
         yield
         return
 
-    def handler(signum, frame):  # noqa: ARG001
+    def handler(signum, frame):
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, handler)
@@ -426,10 +425,6 @@ def tracked_run(
             if error is not None:
                 client.set_tag(run.run_id, TAG_ERROR, error)
             client.set_terminated(run.run_id, status=status)
-        except Exception as exc:  # never mask the stage's own exception with a tracking one
+        except Exception as exc:  # noqa: BLE001 - never mask the stage's own exception with a tracking one
             warnings.warn(f"could not end MLflow run {run.run_id} as {status}: {exc}", stacklevel=2)
 
-
-def finite_or_none(value: float) -> float | None:
-    """For JSON/YAML summaries: NaN/inf -> None."""
-    return value if isinstance(value, (int, float)) and math.isfinite(value) else None

@@ -7,6 +7,8 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Unit tests log nothing to MLflow unless a test turns it on for itself (tests/test_tracking.py).
+os.environ.setdefault("TALKCLIP_MLFLOW", "0")
 
 SHARED_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 

@@ -86,7 +86,7 @@ def test_two_trial_sweep_with_a_crash_completes_logs_and_resumes(tmp_path, monke
                             reduction_factor=2.0, eval_windows=8, storage_path=str(tmp_path / "ray_results"))
     sync_cfg = SyncPretrainConfig(clip_frames=32)
     out = tmp_path / "sweep"
-    kwargs = dict(tracking_uri=uri, num_cpus=2, backbone_factory=CrashOnce(tmp_path / "crashed"), verbose=0)
+    kwargs = {"tracking_uri": uri, "num_cpus": 2, "backbone_factory": CrashOnce(tmp_path / "crashed"), "verbose": 0}
     table = run_sweep(sweep_cfg, MODEL, TRAIN, sync_cfg, processed, annotated, sync, out, **kwargs)
 
     assert len(table) == 2

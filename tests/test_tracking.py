@@ -101,18 +101,16 @@ def test_run_logs_params_metrics_artifacts_and_tables(store, tmp_path):
     assert (artifact_dir / "checkpoints" / "final.pt").read_bytes() == b"weights"
     assert pd.read_csv(artifact_dir / "tables" / "table2.csv").equals(table)
     assert (artifact_dir / "tables" / "table2.json").is_file()
-    with tracked_run("bad", {}, uri, experiment="exp-log") as run:
-        with pytest.raises(FileNotFoundError, match="missing.pt"):
-            run.log_artifact(tmp_path / "missing.pt")
+    with tracked_run("bad", {}, uri, experiment="exp-log") as run, pytest.raises(FileNotFoundError, match="missing.pt"):
+        run.log_artifact(tmp_path / "missing.pt")
 
 
 @pytest.mark.parametrize("exception", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_a_crashed_stage_ends_failed(store, exception):
     uri, _ = store
     experiment = f"exp-crash-{type(exception).__name__}"
-    with pytest.raises(type(exception)):
-        with tracked_run("train", {"a": 1}, uri, experiment=experiment):
-            raise exception
+    with pytest.raises(type(exception)), tracked_run("train", {"a": 1}, uri, experiment=experiment):
+        raise exception
     (run,) = _runs(uri, experiment)
     assert run.info.status == "FAILED"
     assert run.data.tags["talkclip.error"].startswith(type(exception).__name__)
@@ -127,7 +125,8 @@ def test_sigterm_ends_the_run_failed(store):
             os.kill(os.getpid(), signal.SIGTERM)
     """)
     env = {**os.environ, "TALKCLIP_MLFLOW": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
     assert done.returncode == 128 + signal.SIGTERM, done.stderr[-2000:]
     (run,) = _runs(uri, "exp-sigterm")
     assert run.info.status == "FAILED" and run.data.tags["talkclip.error"] == f"SystemExit({128 + signal.SIGTERM})"
@@ -150,10 +149,12 @@ def test_orphaned_running_run_is_marked_failed(store):
 def test_nested_runs(store, monkeypatch):
     uri, _ = store
     # In-process nesting: the inner nested run's parent is the enclosing tracked_run.
-    with tracked_run("ablations", {}, uri, experiment="exp-nest") as outer:
-        with tracked_run("ablation", {"train": {"ablation": "no_vg"}}, uri, experiment="exp-nest", nested=True,
-                         run_name="no_vg") as inner:
-            pass
+    with (
+        tracked_run("ablations", {}, uri, experiment="exp-nest") as outer,
+        tracked_run("ablation", {"train": {"ablation": "no_vg"}}, uri, experiment="exp-nest", nested=True,
+                    run_name="no_vg") as inner,
+    ):
+        pass
     runs = {r.info.run_id: r for r in _runs(uri, "exp-nest")}
     assert runs[inner.run_id].data.tags["mlflow.parentRunId"] == outer.run_id
     assert "mlflow.parentRunId" not in runs[outer.run_id].data.tags
@@ -164,9 +165,11 @@ def test_nested_runs(store, monkeypatch):
         pass
     assert _client(uri).get_run(child.run_id).data.tags["mlflow.parentRunId"] == outer.run_id
     monkeypatch.setenv("TALKCLIP_MLFLOW_PARENT_RUN_ID", "0123456789abcdef")
-    with pytest.raises(tracking.TrackingError, match="0123456789abcdef"):
-        with tracked_run("ablation", {}, uri, experiment="exp-nest", nested=True):
-            pass
+    with (
+        pytest.raises(tracking.TrackingError, match="0123456789abcdef"),
+        tracked_run("ablation", {}, uri, experiment="exp-nest", nested=True),
+    ):
+        pass
     monkeypatch.delenv("TALKCLIP_MLFLOW_PARENT_RUN_ID")
 
     # A named container run is created once (FINISHED) and reused by every stage that names it.

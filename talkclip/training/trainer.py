@@ -354,6 +354,7 @@ def train(
     resume: bool = True,
     *,
     max_steps: int | None = None,
+    stop_after_stage: str | None = None,
     backbone=None,
     cache_dir: str | Path | None = None,
     on_eval: EvalHook | None = None,
@@ -365,12 +366,20 @@ def train(
     on_log(stage, global_step, metrics): called every ``train.log_every`` steps and at each stage end
     with the interval's mean losses; an exception raised there stops training (the last checkpoint stays).
     max_steps: stop (with a checkpoint) once this many steps in total have been trained.
+    stop_after_stage: "stage1" trains stage 1 only (ends with checkpoints/stage1.pt and last.pt; a later
+    call without it resumes into stage 2 exactly); None or "stage2" trains both.
     backbone: an already loaded text backbone (default: load_text_backbone(model config)).
     cache_dir: where description embeddings are cached (default ``out_dir/embedding_cache``).
     on_eval(stage, global_step, model): called just before each on_log, with the live model (held-out evaluation).
     """
     if max_steps is not None and max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+    if stop_after_stage not in (None, *STAGES):
+        raise ValueError(f"stop_after_stage {stop_after_stage!r}: expected None or one of {STAGES}")
+    if stop_after_stage == "stage1":
+        # Global steps count stage 1 first, so stage 1 alone is its first stage1-length steps.
+        stage1_end = stage_lengths(train_cfg)["stage1"]
+        max_steps = stage1_end if max_steps is None else min(max_steps, stage1_end)
     out_dir = Path(out_dir)
     trainer = _Trainer(
         model_cfg, train_cfg, Path(processed_dir), Path(annotated_dir), out_dir,
@@ -387,8 +396,15 @@ def train(
         final_metrics[entry["stage"]] = {k: v for k, v in entry.items() if k not in ("stage", "step")}
     completed = trainer.completed
     final_path = trainer.checkpoint_dir / "final.pt"
+    stage1_path = trainer.checkpoint_dir / "stage1.pt"
+    if completed:
+        checkpoint = final_path
+    elif stop_after_stage == "stage1" and trainer.steps_done["stage1"] >= trainer.lengths["stage1"] and stage1_path.is_file():
+        checkpoint = stage1_path
+    else:
+        checkpoint = trainer.checkpoint_dir / "last.pt"
     return TrainResult(
-        checkpoint=final_path if completed else trainer.checkpoint_dir / "last.pt",
+        checkpoint=checkpoint,
         out_dir=out_dir,
         completed=completed,
         steps=dict(trainer.steps_done),

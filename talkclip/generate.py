@@ -1,0 +1,127 @@
+"""Text-driven talking-head generation end to end: speech + a description -> coefficients -> video.
+
+The phonemes come from the same aligner as the training data (audio + transcript; phone
+recognition without a transcript) or from a StyleTalk ``*_seq.json``; pose is copied from a
+reference clip, as in StyleTalk and TalkCLIP (the model does not predict pose). Rendering uses the
+embedded-corpus renderer for embedded identities (the sidecar of any of the speaker's clips names
+the identity); a PIRenderer checkpoint can implement :class:`talkclip.corpus.renderer.Renderer` for
+real faces.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from talkclip.atomic import atomic_path, write_text
+from talkclip.config.alignment import AlignerConfig
+from talkclip.formats.media import read_audio, write_video
+from talkclip.formats.phoneme_json import read_phoneme_seq
+from talkclip.phonemes import intervals_to_frame_ids
+from talkclip.preprocess.alignment import PhonemeAligner
+from talkclip.preprocess.timing import resample_frames, resample_labels
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class GenerationResult:
+    expression: np.ndarray  # (T, 64)
+    phonemes: np.ndarray  # (T,)
+    fps: float
+    method: str
+    video: Path | None
+
+
+def phonemes_from_speech(
+    audio_path: str | Path, transcript: str | None, fps: float, aligner_cfg: AlignerConfig
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """(audio 16 kHz, per-frame phoneme ids, alignment method) for a speech file."""
+    audio = read_audio(audio_path, SAMPLE_RATE)
+    n_frames = int(np.floor(len(audio) / SAMPLE_RATE * fps + 1e-6))
+    if n_frames < 1:
+        raise ValueError(f"{audio_path}: shorter than one frame at {fps:g} fps")
+    alignment = PhonemeAligner(aligner_cfg).align(audio, SAMPLE_RATE, transcript)
+    return audio, intervals_to_frame_ids(alignment.phones, n_frames, fps), alignment.method
+
+
+def phonemes_from_seq_json(path: str | Path, source_fps: float, fps: float) -> np.ndarray:
+    ids = read_phoneme_seq(path)
+    n_out = int(np.floor(len(ids) / source_fps * fps + 1e-6))
+    return resample_labels(ids, source_fps, fps, n_out)
+
+
+def pose_track(reference_pose: np.ndarray | None, n_frames: int) -> np.ndarray:
+    """Pose for ``n_frames`` copied from a reference (looped back and forth when shorter), else frontal."""
+    if reference_pose is None or len(reference_pose) == 0:
+        return np.zeros((n_frames, 6), dtype=np.float32)
+    ref = np.asarray(reference_pose, dtype=np.float32)[:, :6]
+    if len(ref) >= n_frames:
+        return ref[:n_frames]
+    bounce = np.concatenate([ref, ref[::-1]])  # ping-pong avoids a jump at the loop point
+    reps = int(np.ceil(n_frames / len(bounce)))
+    return np.tile(bounce, (reps, 1))[:n_frames]
+
+
+def render_embedded(
+    sidecar: str | Path, expression: np.ndarray, fps: float, image_size: int, audio: np.ndarray | None, out: Path
+) -> Path:
+    """Render with the identity (and the pose) of an embedded-corpus ground-truth sidecar."""
+    from talkclip.corpus.identity import Identity
+    from talkclip.corpus.renderer import FaceRenderer
+
+    sidecar = Path(sidecar)
+    if not sidecar.is_file():
+        raise FileNotFoundError(f"{sidecar}: identity sidecar (.npz of the embedded corpus) not found")
+    with np.load(sidecar, allow_pickle=False) as data:
+        if "identity" not in data.files:
+            raise ValueError(f"{sidecar}: not an embedded-corpus sidecar (no 'identity' entry)")
+        identity = Identity.from_json(str(data["identity"]))
+        ref_pose = resample_frames(data["pose"], float(data["fps"]), fps, int(len(data["pose"]) * fps / float(data["fps"])))
+    frames, _ = FaceRenderer(identity, image_size=image_size).render(expression, pose_track(ref_pose, len(expression)))
+    write_video(out, frames, fps, audio=audio, sample_rate=SAMPLE_RATE)
+    return out
+
+
+def generate(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    *,
+    text: str | None = None,
+    style_clip: np.ndarray | None = None,
+    audio_path: str | Path | None = None,
+    transcript: str | None = None,
+    phoneme_seq: str | Path | None = None,
+    phoneme_seq_fps: float = 30.0,
+    fps: float = 25.0,
+    aligner_cfg: AlignerConfig | None = None,
+    identity_sidecar: str | Path | None = None,
+    image_size: int = 128,
+) -> GenerationResult:
+    from talkclip.inference import generate_coefficients, load_model
+
+    out_dir = Path(out_dir)
+    audio = None
+    if phoneme_seq is not None:
+        phonemes, method = phonemes_from_seq_json(phoneme_seq, phoneme_seq_fps, fps), "phoneme_json"
+    elif audio_path is not None:
+        audio, phonemes, method = phonemes_from_speech(audio_path, transcript, fps, aligner_cfg or AlignerConfig())
+    else:
+        raise ValueError("generate: give the speech (audio_path, optional transcript) or a phoneme_seq file")
+    model, _ = load_model(checkpoint)
+    expression = generate_coefficients(model, phonemes, text=text, style_clip=style_clip)
+    with atomic_path(out_dir / "coefficients.npy") as tmp:
+        np.save(tmp, expression)
+    write_text(
+        out_dir / "generation.json",
+        json.dumps({"text": text, "fps": fps, "frames": int(len(phonemes)), "phonemes": method,
+                    "checkpoint": str(checkpoint)}, indent=2) + "\n",
+    )
+    video = None
+    if identity_sidecar is not None:
+        if audio is not None:
+            audio = audio[: int(round(len(expression) / fps * SAMPLE_RATE))]
+        video = render_embedded(identity_sidecar, expression, fps, image_size, audio, out_dir / "video.mp4")
+    return GenerationResult(expression, phonemes, fps, method, video)
