@@ -12,15 +12,17 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import peak_rss_mb, print_table  # noqa: E402
+from _report import peak_rss_mb, print_table
 
-from talkclip.config.corpus import CorpusConfig  # noqa: E402
-from talkclip.config.loader import load_section  # noqa: E402
-from talkclip.corpus.generator import generate_corpus  # noqa: E402
+from talkclip.config.corpus import CorpusConfig
+from talkclip.config.loader import load_section
+from talkclip.config.profiles import load_profile
+from talkclip.corpus.generator import generate_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
+# The CI size is the corpus part of profiles/ci.yaml; the default is params.yaml itself.
 SIZES = {
-    "ci": dict(n_speakers=2, n_test_speakers=1, clips_per_group=1, hdtf_speakers=1, hdtf_clips_per_speaker=1),
+    "ci": load_profile(ROOT / "profiles" / "ci.yaml").get("corpus", {}),
     "default": {},
 }
 

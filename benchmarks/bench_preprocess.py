@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import peak_rss_mb, print_table  # noqa: E402
+from _report import peak_rss_mb, print_table
 
-from talkclip.config.corpus import CorpusConfig  # noqa: E402
-from talkclip.config.loader import load_section  # noqa: E402
-from talkclip.config.preprocess import PreprocessConfig  # noqa: E402
-from talkclip.corpus.generator import generate_corpus  # noqa: E402
-from talkclip.preprocess.stage import plan_corpus, run_preprocess  # noqa: E402
+from talkclip.config.corpus import CorpusConfig
+from talkclip.config.loader import load_section
+from talkclip.config.preprocess import PreprocessConfig
+from talkclip.corpus.generator import generate_corpus
+from talkclip.preprocess.stage import plan_corpus, run_preprocess
 
 ROOT = Path(__file__).resolve().parents[1]
 

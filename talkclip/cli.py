@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 
 from talkclip.atomic import write_text
-from talkclip.config.loader import ConfigError, load_section
+from talkclip.config.loader import ConfigError, load_section, to_dict
+
+
+def _tracked(stage: str, params: object):
+    """The MLflow run of one stage (a no-op with TALKCLIP_MLFLOW=0); see talkclip.tracking."""
+    from talkclip.tracking import tracked_run
+
+    return tracked_run(stage, params=to_dict(params))
 
 
 def _write_metrics(path: str | None, metrics: dict) -> None:
@@ -26,7 +33,12 @@ def cmd_synth(args: argparse.Namespace) -> None:
     from talkclip.corpus.generator import generate_corpus
 
     cfg = load_section(args.params, "corpus", CorpusConfig)
-    metrics = generate_corpus(cfg, args.out, progress=not args.quiet)
+    with _tracked("corpus", {"corpus": cfg}) as run:
+        metrics = generate_corpus(cfg, args.out, progress=not args.quiet)
+        run.log_metrics(0, metrics)
+        for sheet in ("contact_sheet.png", "contact_sheet_levels.png"):
+            if (Path(args.out) / sheet).is_file():
+                run.log_artifact(Path(args.out) / sheet)
     _write_metrics(args.metrics, metrics)
 
 
@@ -41,7 +53,10 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
         tasks, skips = plan_styletalk(args.styletalk), []
     else:
         tasks, skips = plan_corpus(args.corpus, cfg, transcripts, strict=strict, coeffs_dir=args.coeffs)
-    metrics = run_preprocess(tasks, args.out, cfg, skips=skips, progress=not args.quiet)
+    with _tracked("preprocess", {"preprocess": cfg}) as run:
+        metrics = run_preprocess(tasks, args.out, cfg, skips=skips, progress=not args.quiet)
+        run.log_metrics(0, metrics)
+        run.log_artifact(Path(args.out) / "manifest.csv")
     _write_metrics(args.metrics, metrics)
 
 
@@ -50,8 +65,95 @@ def cmd_annotate(args: argparse.Namespace) -> None:
     from talkclip.config.annotate import AnnotateConfig
 
     cfg = load_section(args.params, "annotate", AnnotateConfig)
-    metrics = run_annotation(args.processed, args.out, cfg, openface_dir=args.openface)
+    with _tracked("annotate", {"annotate": cfg}) as run:
+        metrics = run_annotation(args.processed, args.out, cfg, openface_dir=args.openface)
+        run.log_metrics(0, metrics)
+        run.log_artifact(Path(args.out) / "descriptions.csv")
     _write_metrics(args.metrics, metrics)
+
+
+def cmd_sync_pretrain(args: argparse.Namespace) -> None:
+    from talkclip.config.model import ModelConfig
+    from talkclip.config.train import SyncPretrainConfig
+    from talkclip.training.sync_pretrain import pretrain_sync
+
+    model_cfg = load_section(args.params, "model", ModelConfig)
+    sync_cfg = load_section(args.params, "sync", SyncPretrainConfig)
+    with _tracked("sync_pretrain", {"model": model_cfg, "sync": sync_cfg}) as run:
+        result = pretrain_sync(model_cfg, sync_cfg, args.processed, args.out, on_log=run.on_log)
+        metrics = {
+            "heldout_accuracy": round(result.heldout_accuracy, 4), "train_accuracy": round(result.train_accuracy, 4),
+            "final_loss": round(result.final_loss, 4), "steps": result.steps,
+            "windows_per_second": round(result.windows_per_second, 1),
+            "train_clips": result.n_train_clips, "test_clips": result.n_test_clips,
+        }
+        run.log_metrics(result.steps, metrics)
+    _write_metrics(args.metrics, metrics)
+
+
+def style_probes(checkpoint: Path, processed: str, annotated: str, model_cfg, train_cfg) -> dict:
+    """The issue's style checks on a trained model: text->video-centroid accuracy and style dependence."""
+    from talkclip.inference import load_model
+    from talkclip.model.text_backbone import load_text_backbone
+    from talkclip.training.data import ClipStore, DescriptionTable
+    from talkclip.training.embeddings import description_embeddings
+    from talkclip.training.style_probe import style_dependence, text_centroid_accuracy
+
+    model, loaded_cfg = load_model(checkpoint)
+    train_store = ClipStore.load(processed, "train", train_cfg.clip_frames)
+    test_store = ClipStore.load(processed, "test", train_cfg.clip_frames)
+    descriptions = DescriptionTable.load(annotated, train_cfg.description_mode)
+    backbone = load_text_backbone(loaded_cfg)
+    table, _, _ = description_embeddings(backbone, descriptions.texts, Path(checkpoint).parent.parent / "embedding_cache")
+    centroid = text_centroid_accuracy(model, train_store, test_store, descriptions, table)
+    dependence = style_dependence(model, test_store)
+    return {
+        "text_centroid_accuracy": round(centroid.accuracy, 4),
+        "text_centroid_accuracy_centred": round(centroid.centred_accuracy, 4),
+        "text_centroid_chance": round(centroid.chance, 4),
+        "text_centroid_n_texts": centroid.n_texts,
+        "style_dependence_r": round(dependence.correlation, 4),
+        "style_offset_gain": round(dependence.offset_gain, 4),
+    }
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from talkclip.config.model import ModelConfig
+    from talkclip.config.train import TrainConfig
+    from talkclip.training.trainer import train
+
+    model_cfg = load_section(args.params, "model", ModelConfig)
+    train_cfg = load_section(args.params, "train", TrainConfig)
+    with _tracked(f"train_{train_cfg.ablation}", {"model": model_cfg, "train": train_cfg}) as run:
+        result = train(
+            model_cfg, train_cfg, args.processed, args.annotated, args.out, args.sync or None,
+            on_log=run.on_log, resume=not args.restart,
+        )
+        metrics: dict = {
+            "completed": result.completed, "global_step": result.global_step, "train_clips": result.n_train_clips,
+            "windows_per_second": round(result.windows_per_second, 1),
+        }
+        for stage, values in result.final_metrics.items():
+            for key, value in values.items():
+                metrics[f"{stage}_{key}"] = round(float(value), 5)
+        metrics.update(style_probes(result.checkpoint, args.processed, args.annotated, model_cfg, train_cfg))
+        run.log_metrics(result.global_step, metrics)
+    _write_metrics(args.metrics, metrics)
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from talkclip.config.model import ModelConfig
+    from talkclip.config.sweep import SweepConfig
+    from talkclip.config.train import SyncPretrainConfig, TrainConfig
+    from talkclip.sweep import run_sweep
+
+    frame = run_sweep(
+        load_section(args.params, "sweep", SweepConfig), load_section(args.params, "model", ModelConfig),
+        load_section(args.params, "train", TrainConfig), load_section(args.params, "sync", SyncPretrainConfig),
+        args.processed, args.annotated, args.sync or None, args.out, address=args.address,
+        tracking_uri=args.tracking_uri,
+    )
+    print(frame.to_string(max_rows=50))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -71,6 +173,48 @@ def cmd_generate(args: argparse.Namespace) -> None:
     )
     print(f"{len(result.expression)} frames at {result.fps:g} fps (phonemes: {result.method}) -> {args.out}"
           + (f", video {result.video}" if result.video else ""))
+
+
+def cmd_selfdriven(args: argparse.Namespace) -> None:
+    from talkclip.selfdriven import run_selfdriven
+
+    with _tracked("evaluate", {"checkpoint": args.checkpoint, "syncnet": args.syncnet or "none"}) as run:
+        results = run_selfdriven(args.checkpoint, args.processed, args.annotated, args.out,
+                                 syncnet=args.syncnet or None, image_size=args.image_size)
+        metrics = {
+            f"{method}/{dataset}/{key}": value
+            for method, by in results["table1"].items() for dataset, values in by.items() for key, value in values.items()
+        }
+        metrics.update({f"style_accuracy_{k}": v["accuracy"] for k, v in results["style"].items()})
+        metrics["ood_accuracy"] = results["ood"]["accuracy"]
+        run.log_metrics(0, metrics)
+    _write_metrics(args.metrics, {k.replace(" ", "_"): round(float(v), 5) for k, v in metrics.items()})
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    import json
+
+    from talkclip.selfdriven import write_report
+
+    results = json.loads((Path(args.eval) / "results.json").read_text())
+    with _tracked("report", {"eval": args.eval}) as run:
+        written = write_report(results, args.eval, args.out)
+        for path in written.values():
+            run.log_artifact(path)
+        run.log_table(__import__("pandas").read_csv(written["table1.csv"]), "table1")
+    print("\n".join(str(p) for p in written.values()))
+
+
+def cmd_profile(args: argparse.Namespace) -> None:
+    import shlex
+
+    from talkclip.config.loader import build
+    from talkclip.config.params import Params
+    from talkclip.config.profiles import apply_profile, dvc_set_arguments, load_profile
+
+    path = Path(args.profile) if args.profile.endswith(".yaml") else Path("profiles") / f"{args.profile}.yaml"
+    build(Params, apply_profile(args.params, path))  # the result must be a valid params file
+    print(" ".join(shlex.quote(a) for a in dvc_set_arguments(load_profile(path))))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,6 +247,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--openface", default=None, help="folder of OpenFace CSVs ({clip_id}.csv) for real data AUs")
     p.add_argument("--out", default="data/annotated")
     p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("sync-pretrain", help="pretrain the lip-sync discriminator D_sync (then frozen)")
+    common(p)
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--out", default="models/sync/d_sync.pt")
+    p.set_defaults(func=cmd_sync_pretrain)
+
+    p = sub.add_parser("train", help="two-stage TalkCLIP training (V2SS pretraining, then T2SS with the p-schedule)")
+    common(p)
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--annotated", default="data/annotated")
+    p.add_argument("--sync", default="models/sync/d_sync.pt", help="pretrained D_sync ('' = no sync loss)")
+    p.add_argument("--out", default="models/train")
+    p.add_argument("--restart", action="store_true", help="ignore checkpoints in --out and start over")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sweep", help="Ray Tune sweep over the p-schedule, beta and the loss weights (ASHA)")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--annotated", default="data/annotated")
+    p.add_argument("--sync", default="models/sync/d_sync.pt")
+    p.add_argument("--out", default="models/sweep")
+    p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. 127.0.0.1:6379); default: local")
+    p.add_argument("--tracking-uri", default=None, help="MLflow URI (default sqlite:///<repo>/mlruns.db)")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("selfdriven", help="the paper's self-driven evaluation of a checkpoint on the test splits")
+    common(p)
+    p.add_argument("--checkpoint", default="models/train/checkpoints/final.pt")
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--annotated", default="data/annotated")
+    p.add_argument("--syncnet", default="", help="SyncNet weights for Sync_conf (e.g. syncnet_v2.model); '' = none")
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--out", default="models/eval")
+    p.set_defaults(func=cmd_selfdriven)
+
+    p = sub.add_parser("report", help="Table 1 (md/tex/csv) beside the paper's rows, and plots")
+    p.add_argument("--eval", default="models/eval")
+    p.add_argument("--out", default="reports")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("profile", help="print a profile's overrides as `dvc exp run -S` arguments")
+    p.add_argument("profile", help="ci | paper-mead | a path to a profile .yaml")
+    p.add_argument("--params", default="params.yaml")
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("generate", help="speech + text description -> expression coefficients (and a video)")
     p.add_argument("--params", default="params.yaml", help="parameters file (aligner settings)")

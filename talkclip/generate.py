@@ -116,7 +116,7 @@ def generate(
         np.save(tmp, expression)
     write_text(
         out_dir / "generation.json",
-        json.dumps({"text": text, "fps": fps, "frames": int(len(phonemes)), "phonemes": method,
+        json.dumps({"text": text, "fps": fps, "frames": len(phonemes), "phonemes": method,
                     "checkpoint": str(checkpoint)}, indent=2) + "\n",
     )
     video = None

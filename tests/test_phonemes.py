@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 
 from talkclip.phonemes import (
-    N_PHONEMES, PHONE_TO_ID, SIL_ID, PhoneInterval, frame_ids_to_intervals, intervals_to_frame_ids, normalize_phone,
+    N_PHONEMES,
+    PHONE_TO_ID,
+    SIL_ID,
+    PhoneInterval,
+    frame_ids_to_intervals,
+    intervals_to_frame_ids,
+    normalize_phone,
 )
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples" / "styletalk"

@@ -173,3 +173,14 @@ def test_cos_gradient_reaches_the_video_encoder_only_when_asked(data, tmp_path, 
     adapter = [k for k in after if k.startswith("text_style_encoder.")]
     assert any(not torch.equal(after[k], before[k]) for k in adapter)
     assert any(not torch.equal(after[k], before[k]) for k in video) == video_encoder_moves
+
+
+def test_stage1_only_then_resume_matches_the_full_run(data, reference, tmp_path):
+    first = _train(data, tmp_path, stop_after_stage="stage1")
+    assert not first.completed and first.steps == {"stage1": 5, "stage2": 0}
+    assert first.checkpoint.name == "stage1.pt" and first.checkpoint.is_file()
+    resumed = _train(data, tmp_path)
+    assert resumed.completed
+    _assert_identical(reference[0].checkpoint, resumed.checkpoint)
+    with pytest.raises(ValueError, match="stop_after_stage"):
+        _train(data, tmp_path / "bad", stop_after_stage="stage3")

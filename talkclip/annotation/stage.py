@@ -62,8 +62,8 @@ def run_annotation(
                 frame.to_csv(path, index=False)
     full = descriptions[descriptions["mode"] == "full"]["text"]
     return {
-        "clips": int(len(manifest)),
-        "descriptions": int(len(descriptions)),
+        "clips": len(manifest),
+        "descriptions": len(descriptions),
         "distinct_descriptions": int(descriptions["text"].nunique()),
         "full_with_au_phrase": round(float(full.str.contains(" speaks with ").mean()), 4),
         "mean_active_aus": round(float((au_table.filter(like="_level") > 0).sum(axis=1).mean()), 3),

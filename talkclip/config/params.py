@@ -7,7 +7,10 @@ from pathlib import Path
 from .annotate import AnnotateConfig
 from .corpus import CorpusConfig
 from .loader import ConfigError, build, read_yaml
+from .model import ModelConfig
 from .preprocess import PreprocessConfig
+from .sweep import SweepConfig
+from .train import SyncPretrainConfig, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,10 @@ class Params:
     corpus: CorpusConfig = field(default_factory=CorpusConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     annotate: AnnotateConfig = field(default_factory=AnnotateConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sync: SyncPretrainConfig = field(default_factory=SyncPretrainConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def load_params(path: str | Path) -> Params:

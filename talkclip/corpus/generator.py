@@ -36,7 +36,6 @@ from talkclip.formats.mat3dmm import coeffs_from_performance, write_mat
 from talkclip.formats.media import write_video, write_wav
 
 
-
 def mead_groups(emotions: list[str] | tuple[str, ...] = EMOTIONS) -> list[tuple[str, int]]:
     """MEAD's (emotion, level) groups: 22 for the 8 emotions, since neutral has level 1 only."""
     return [(e, level) for e in EMOTIONS if e in emotions for level in ((1,) if e == "neutral" else (1, 2, 3))]

@@ -67,8 +67,8 @@ def _value(metrics: Mapping[str, float] | None, key: str) -> float:
 
 def _notes(syncnet_weights: str, crop_size: int, landmark_source: str) -> list[str]:
     return [
-        f"Sync_conf of measured rows: SyncNet weights `{syncnet_weights}` (trained on the embedded corpus); "
-        "paper-reported rows used the official syncnet_v2 weights. Numbers from different weights are not comparable.",
+        f"Sync_conf of measured rows: SyncNet weights `{syncnet_weights}`; paper-reported rows used the official "
+        "syncnet_v2 weights. Numbers from different weights are not comparable.",
         f"F-LMD / M-LMD of measured rows: pixels of a {crop_size}x{crop_size} evaluation crop, landmark source "
         f"`{landmark_source}` (evaluation/PROTOCOL.md); the paper does not state its crop size.",
         "Measured rows come from the embedded (synthetic) corpus, paper-reported rows from real MEAD/HDTF: "

@@ -5,9 +5,9 @@ manifest is the index that training, annotation and evaluation filter on.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pandas as pd

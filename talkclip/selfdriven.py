@@ -1,0 +1,195 @@
+"""The paper's self-driven evaluation on the embedded corpus test splits (TalkCLIP sec. 5.1).
+
+For every test clip (MEAD-format held-out speakers, HDTF-format unseen speakers): the clip's own
+phonemes (aligner labels) drive the model, the speaking style comes from the clip's text
+description (HDTF: "An expressionless woman/man.", as the paper) or, for the StyleTalk-like
+comparison row, from the clip's own video; the pose is copied from the ground truth and the face is
+rendered with the clip's identity (the reference image is the speaker's face, as with the first
+frame in the paper). The rendered videos are scored against the corpus videos with
+:func:`talkclip.metrics.evaluator.evaluate_folders` using the renderer's exact landmarks, and the
+generated coefficient sequences are classified by the style classifier trained on ground truth.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from talkclip.atomic import atomic_path, write_text
+from talkclip.corpus.identity import Identity
+from talkclip.corpus.layout import groundtruth_for_coeffs
+from talkclip.corpus.renderer import FaceRenderer
+from talkclip.formats.media import read_audio, write_video
+from talkclip.preprocess.dataset import read_clip, read_manifest
+
+DATASETS = {"test": "MEAD", "hdtf": "HDTF"}
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class EvalClip:
+    clip_id: str
+    dataset: str  # MEAD | HDTF
+    emotion: str
+    level: int
+    text: str
+
+
+def hdtf_text(gender: str) -> str:
+    """The paper's HDTF style text."""
+    return {"M": "An expressionless man.", "W": "An expressionless woman."}.get(gender, "An expressionless person.")
+
+
+def select_clips(processed_dir: Path, annotated_dir: Path, max_clips_per_dataset: int = 0) -> list[EvalClip]:
+    manifest = read_manifest(processed_dir / "manifest.csv")
+    descriptions = pd.read_csv(annotated_dir / "descriptions.csv", keep_default_na=False)
+    full = descriptions[descriptions["mode"] == "full"].sort_values(["clip_id", "variant"])
+    first_text = full.groupby("clip_id")["text"].first()
+    clips = []
+    for split, dataset in DATASETS.items():
+        rows = manifest[manifest["split"] == split].sort_values("clip_id")
+        if max_clips_per_dataset:
+            rows = rows.head(max_clips_per_dataset)
+        for row in rows.itertuples():
+            if dataset == "HDTF":
+                text = hdtf_text(row.gender)
+            elif row.clip_id in first_text.index:
+                text = first_text[row.clip_id]
+            else:
+                raise ValueError(f"{row.clip_id}: no description in {annotated_dir / 'descriptions.csv'}")
+            clips.append(EvalClip(row.clip_id, dataset, row.emotion, int(row.level), text))
+    if not clips:
+        raise ValueError(f"{processed_dir}: no test or hdtf clips to evaluate")
+    return clips
+
+
+def _link(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() or dst.is_symlink():
+        dst.unlink()
+    os.symlink(os.path.abspath(src), dst)
+
+
+def render_variant(
+    model, backbone, clips: list[EvalClip], processed_dir: Path, out_dir: Path, style: str, image_size: int
+) -> dict[str, np.ndarray]:
+    """Generate + render every clip; returns the generated coefficients by clip id."""
+    from talkclip.inference import generate_coefficients
+
+    manifest = read_manifest(processed_dir / "manifest.csv").set_index("clip_id")
+    generated: dict[str, np.ndarray] = {}
+    renderers: dict[str, FaceRenderer] = {}
+    for clip in tqdm(clips, desc=f"evaluate: render ({style})", unit="clip"):
+        row = manifest.loc[clip.clip_id]
+        data = read_clip(processed_dir / row["path"], clip.clip_id)
+        if style == "text":
+            expression = generate_coefficients(model, data.phonemes, text=clip.text, backbone=backbone)
+        else:
+            expression = generate_coefficients(model, data.phonemes, style_clip=data.expression)
+        generated[clip.clip_id] = expression
+        sidecar = groundtruth_for_coeffs(Path(row["coeffs"]))
+        with np.load(sidecar, allow_pickle=False) as gt:
+            identity_json = str(gt["identity"])
+        if identity_json not in renderers:
+            renderers[identity_json] = FaceRenderer(Identity.from_json(identity_json), image_size=image_size)
+        frames, landmarks = renderers[identity_json].render(expression, data.pose[:, :6])
+        audio = read_audio(row["audio"], SAMPLE_RATE)[: int(round(len(frames) / data.fps * SAMPLE_RATE))]
+        target = out_dir / "generated" / style / clip.dataset / f"{clip.clip_id}.mp4"
+        write_video(target, frames, data.fps, audio=audio, sample_rate=SAMPLE_RATE)
+        with atomic_path(target.with_name(f"{clip.clip_id}.landmarks.npy")) as tmp:
+            np.save(tmp, landmarks.astype(np.float32))
+        # The ground truth: the corpus video and its sidecar (exact landmarks), linked by clip id.
+        ref = out_dir / "reference" / clip.dataset / f"{clip.clip_id}.mp4"
+        _link(Path(row["video"]), ref)
+        _link(sidecar, ref.with_suffix(".npz"))
+    return generated
+
+
+def run_selfdriven(
+    checkpoint: str | Path, processed_dir: str | Path, annotated_dir: str | Path, out_dir: str | Path,
+    syncnet: str | Path | None = None, image_size: int = 128, max_clips_per_dataset: int = 0,
+) -> dict:
+    """Render and score the test splits; returns {method: {dataset: metrics}} plus style results."""
+    from talkclip.inference import load_model
+    from talkclip.metrics.evaluator import evaluate_folders
+    from talkclip.metrics.style import style_accuracy, train_style_classifier
+    from talkclip.model.text_backbone import load_text_backbone
+
+    processed_dir, annotated_dir, out_dir = Path(processed_dir), Path(annotated_dir), Path(out_dir)
+    model, model_cfg = load_model(checkpoint)
+    backbone = load_text_backbone(model_cfg)
+    clips = select_clips(processed_dir, annotated_dir, max_clips_per_dataset)
+    results: dict = {"table1": {}, "style": {}}
+    generated = {}
+    for style, method in (("text", "TalkCLIP (text style)"), ("video", "TalkCLIP (video style, StyleTalk-like)")):
+        generated[style] = render_variant(model, backbone, clips, processed_dir, out_dir, style, image_size)
+        results["table1"][method] = {}
+        for dataset in sorted({c.dataset for c in clips}):
+            _, summary = evaluate_folders(
+                out_dir / "generated" / style / dataset, out_dir / "reference" / dataset,
+                out_dir=out_dir / "scores" / style / dataset, crop_size=image_size, syncnet=syncnet,
+                landmark_source="given", progress=False,
+            )
+            if summary["n_failed"]:
+                raise RuntimeError(f"evaluation of {style}/{dataset} failed for {summary['failed']}")
+            results["table1"][method][dataset] = summary["metrics"]
+    results["table1"]["Ground Truth"] = {}
+    for dataset in sorted({c.dataset for c in clips}):
+        _, summary = evaluate_folders(
+            out_dir / "reference" / dataset, out_dir / "reference" / dataset, out_dir=out_dir / "scores" / "gt" / dataset,
+            crop_size=image_size, syncnet=syncnet, landmark_source="given", progress=False,
+        )
+        results["table1"]["Ground Truth"][dataset] = summary["metrics"]
+
+    classifier = train_style_classifier(processed_dir, splits=("train",))
+    mead = [c for c in clips if c.dataset == "MEAD"]
+    for style in ("text", "video"):
+        report = style_accuracy(classifier, [generated[style][c.clip_id] for c in mead], [c.emotion for c in mead],
+                                [c.level for c in mead])
+        results["style"][style] = {"accuracy": report.accuracy, "level_accuracy": report.level_accuracy,
+                                   "per_emotion": report.per_emotion}
+        with atomic_path(out_dir / f"style_confusion_{style}.csv") as tmp:
+            report.confusion.to_csv(tmp)
+    # Out-of-domain text (descriptions outside the annotation vocabulary), same speech for every text.
+    from talkclip.inference import generate_coefficients
+    from talkclip.metrics.style import load_ood_table, ood_accuracy
+
+    speech = read_clip(processed_dir / read_manifest(processed_dir / "manifest.csv").set_index("clip_id").loc[mead[0].clip_id, "path"])
+    ood = ood_accuracy(lambda text, ph: generate_coefficients(model, ph, text=text, backbone=backbone), classifier,
+                       load_ood_table(), speech.phonemes)
+    results["ood"] = {"accuracy": ood.accuracy, "per_emotion": ood.per_emotion}
+    results["syncnet_weights"] = str(syncnet) if syncnet else "none"
+    results["image_size"] = image_size
+    write_text(out_dir / "results.json", json.dumps(results, indent=2, default=float) + "\n")
+    return results
+
+
+def write_report(results: dict, eval_dir: str | Path, report_dir: str | Path) -> dict[str, Path]:
+    """Table 1 (Markdown, LaTeX, CSV) beside the paper's rows, and the PNG plots."""
+    from talkclip.metrics import plots, tables
+    from talkclip.formats.media import read_video
+
+    eval_dir, report_dir = Path(eval_dir), Path(report_dir)
+    weights = results.get("syncnet_weights", "none")
+    weights_label = "no SyncNet weights: Sync_conf not measured" if weights == "none" else weights
+    table = tables.table1(results["table1"], weights_label, crop_size=results.get("image_size", 128),
+                          landmark_source="given (renderer)")
+    written = {f"table1.{k}": v for k, v in tables.write_table(table, report_dir / "table1").items()}
+    flat = {f"{method} / {dataset}": metrics for method, by in results["table1"].items() for dataset, metrics in by.items()}
+    written["metric_bars"] = plots.plot_metric_bars(flat, report_dir / "metric_bars.png",
+                                                    title="Embedded corpus test splits (measured)")
+    confusion = pd.read_csv(eval_dir / "style_confusion_text.csv", index_col=0)
+    written["confusion"] = plots.plot_confusion(confusion, report_dir / "style_confusion_text.png",
+                                                title="Style classifier on text-driven generations")
+    written["ood"] = plots.plot_ood_accuracy(results["ood"]["per_emotion"], report_dir / "ood_accuracy.png",
+                                             overall=results["ood"]["accuracy"])
+    names = sorted(p.stem for p in (eval_dir / "generated" / "text" / "MEAD").glob("*.mp4"))[:4]
+    generated = [read_video(eval_dir / "generated" / "text" / "MEAD" / f"{n}.mp4")[0] for n in names]
+    reference = [read_video(eval_dir / "reference" / "MEAD" / f"{n}.mp4")[0] for n in names]
+    written["frames"] = plots.plot_frame_strip(generated, reference, report_dir / "frame_strip.png", names=names)
+    return written
