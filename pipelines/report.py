@@ -4,4 +4,4 @@ import sys
 from talkclip.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["report", "--eval", "models/eval", "--out", "reports"]))
+    sys.exit(main(["report", "--eval", "models/eval", "--ablations", "models/eval_ablations", "--out", "reports"]))

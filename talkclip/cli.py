@@ -124,6 +124,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     model_cfg = load_section(args.params, "model", ModelConfig)
     train_cfg = load_section(args.params, "train", TrainConfig)
+    if args.ablation:
+        import dataclasses
+
+        train_cfg = dataclasses.replace(train_cfg, ablation=args.ablation)
     with _tracked(f"train_{train_cfg.ablation}", {"model": model_cfg, "train": train_cfg}) as run:
         result = train(
             model_cfg, train_cfg, args.processed, args.annotated, args.out, args.sync or None,
@@ -180,7 +184,8 @@ def cmd_selfdriven(args: argparse.Namespace) -> None:
 
     with _tracked("evaluate", {"checkpoint": args.checkpoint, "syncnet": args.syncnet or "none"}) as run:
         results = run_selfdriven(args.checkpoint, args.processed, args.annotated, args.out,
-                                 syncnet=args.syncnet or None, image_size=args.image_size)
+                                 syncnet=args.syncnet or None, image_size=args.image_size,
+                                 text_only=args.text_only)
         metrics = {
             f"{method}/{dataset}/{key}": value
             for method, by in results["table1"].items() for dataset, values in by.items() for key, value in values.items()
@@ -198,7 +203,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     results = json.loads((Path(args.eval) / "results.json").read_text())
     with _tracked("report", {"eval": args.eval}) as run:
-        written = write_report(results, args.eval, args.out)
+        written = write_report(results, args.eval, args.out, ablations_dir=args.ablations or None)
         for path in written.values():
             run.log_artifact(path)
         run.log_table(__import__("pandas").read_csv(written["table1.csv"]), "table1")
@@ -261,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", default="models/sync/d_sync.pt", help="pretrained D_sync ('' = no sync loss)")
     p.add_argument("--out", default="models/train")
     p.add_argument("--restart", action="store_true", help="ignore checkpoints in --out and start over")
+    p.add_argument("--ablation", default=None, choices=["full", "simanno", "no_adapter", "no_vg", "no_clip"],
+                   help="override train.ablation (the DVC ablation stages use this)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="Ray Tune sweep over the p-schedule, beta and the loss weights (ASHA)")
@@ -280,11 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotated", default="data/annotated")
     p.add_argument("--syncnet", default="", help="SyncNet weights for Sync_conf (e.g. syncnet_v2.model); '' = none")
     p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--text-only", action="store_true", help="MEAD-format split, text style only (ablation rows)")
     p.add_argument("--out", default="models/eval")
     p.set_defaults(func=cmd_selfdriven)
 
-    p = sub.add_parser("report", help="Table 1 (md/tex/csv) beside the paper's rows, and plots")
+    p = sub.add_parser("report", help="Tables 1 and 2 (md/tex/csv) beside the paper's rows, and plots")
     p.add_argument("--eval", default="models/eval")
+    p.add_argument("--ablations", default="", help="folder of {variant}/results.json from --text-only evaluations")
     p.add_argument("--out", default="reports")
     p.set_defaults(func=cmd_report)
 

@@ -28,6 +28,8 @@ from talkclip.formats.media import read_audio, write_video
 from talkclip.preprocess.dataset import read_clip, read_manifest
 
 DATASETS = {"test": "MEAD", "hdtf": "HDTF"}
+# train.ablation -> the paper's Table 2 row names.
+ABLATION_NAMES = {"simanno": "SimAnno", "no_adapter": "w/o Adapter", "no_vg": "w/o VG", "no_clip": "w/o CLIP"}
 SAMPLE_RATE = 16000
 
 
@@ -113,8 +115,13 @@ def render_variant(
 def run_selfdriven(
     checkpoint: str | Path, processed_dir: str | Path, annotated_dir: str | Path, out_dir: str | Path,
     syncnet: str | Path | None = None, image_size: int = 128, max_clips_per_dataset: int = 0,
+    text_only: bool = False,
 ) -> dict:
-    """Render and score the test splits; returns {method: {dataset: metrics}} plus style results."""
+    """Render and score the test splits; returns {method: {dataset: metrics}} plus style results.
+
+    ``text_only``: only the text-driven generation of the MEAD-format split (an ablation's row of
+    Table 2), no ground-truth or video-style rows.
+    """
     from talkclip.inference import load_model
     from talkclip.metrics.evaluator import evaluate_folders
     from talkclip.metrics.style import style_accuracy, train_style_classifier
@@ -124,9 +131,15 @@ def run_selfdriven(
     model, model_cfg = load_model(checkpoint)
     backbone = load_text_backbone(model_cfg)
     clips = select_clips(processed_dir, annotated_dir, max_clips_per_dataset)
+    if text_only:
+        clips = [c for c in clips if c.dataset == "MEAD"]
     results: dict = {"table1": {}, "style": {}}
     generated = {}
-    for style, method in (("text", "TalkCLIP (text style)"), ("video", "TalkCLIP (video style, StyleTalk-like)")):
+    variants = [("text", "TalkCLIP (text style)")]
+    if not text_only:
+        variants.append(("video", "TalkCLIP (video style, StyleTalk-like)"))
+    styles = [style for style, _ in variants]
+    for style, method in variants:
         generated[style] = render_variant(model, backbone, clips, processed_dir, out_dir, style, image_size)
         results["table1"][method] = {}
         for dataset in sorted({c.dataset for c in clips}):
@@ -138,8 +151,8 @@ def run_selfdriven(
             if summary["n_failed"]:
                 raise RuntimeError(f"evaluation of {style}/{dataset} failed for {summary['failed']}")
             results["table1"][method][dataset] = summary["metrics"]
-    results["table1"]["Ground Truth"] = {}
-    for dataset in sorted({c.dataset for c in clips}):
+    for dataset in sorted({c.dataset for c in clips}) if not text_only else []:
+        results["table1"].setdefault("Ground Truth", {})
         _, summary = evaluate_folders(
             out_dir / "reference" / dataset, out_dir / "reference" / dataset, out_dir=out_dir / "scores" / "gt" / dataset,
             crop_size=image_size, syncnet=syncnet, landmark_source="given", progress=False,
@@ -148,7 +161,7 @@ def run_selfdriven(
 
     classifier = train_style_classifier(processed_dir, splits=("train",))
     mead = [c for c in clips if c.dataset == "MEAD"]
-    for style in ("text", "video"):
+    for style in styles:
         report = style_accuracy(classifier, [generated[style][c.clip_id] for c in mead], [c.emotion for c in mead],
                                 [c.level for c in mead])
         results["style"][style] = {"accuracy": report.accuracy, "level_accuracy": report.level_accuracy,
@@ -169,8 +182,10 @@ def run_selfdriven(
     return results
 
 
-def write_report(results: dict, eval_dir: str | Path, report_dir: str | Path) -> dict[str, Path]:
-    """Table 1 (Markdown, LaTeX, CSV) beside the paper's rows, and the PNG plots."""
+def write_report(
+    results: dict, eval_dir: str | Path, report_dir: str | Path, ablations_dir: str | Path | None = None
+) -> dict[str, Path]:
+    """Table 1 (and Table 2 when ablation results are given) beside the paper's rows, and the PNG plots."""
     from talkclip.metrics import plots, tables
     from talkclip.formats.media import read_video
 
@@ -180,6 +195,20 @@ def write_report(results: dict, eval_dir: str | Path, report_dir: str | Path) ->
     table = tables.table1(results["table1"], weights_label, crop_size=results.get("image_size", 128),
                           landmark_source="given (renderer)")
     written = {f"table1.{k}": v for k, v in tables.write_table(table, report_dir / "table1").items()}
+    if ablations_dir is not None:
+        # Table 2: the full model's MEAD text-style row and each ablation's, same protocol.
+        rows = {"Full": results["table1"]["TalkCLIP (text style)"]["MEAD"]}
+        for path in sorted(Path(ablations_dir).glob("*/results.json")):
+            ablation = json.loads(path.read_text())
+            rows[ABLATION_NAMES.get(path.parent.name, path.parent.name)] = ablation["table1"]["TalkCLIP (text style)"]["MEAD"]
+            rows[ABLATION_NAMES.get(path.parent.name, path.parent.name)]["style_accuracy"] = ablation["style"]["text"]["accuracy"]
+        rows["Full"]["style_accuracy"] = results["style"]["text"]["accuracy"]
+        table2 = tables.table2(rows, weights_label, crop_size=results.get("image_size", 128),
+                               landmark_source="given (renderer)")
+        written.update({f"table2.{k}": v for k, v in tables.write_table(table2, report_dir / "table2").items()})
+        written["ablation_bars"] = plots.plot_metric_bars(
+            rows, report_dir / "ablation_bars.png", title="Ablations, MEAD-format test split (measured)",
+            metrics=("ssim", "f_lmd", "m_lmd", "style_accuracy"))
     flat = {f"{method} / {dataset}": metrics for method, by in results["table1"].items() for dataset, metrics in by.items()}
     written["metric_bars"] = plots.plot_metric_bars(flat, report_dir / "metric_bars.png",
                                                     title="Embedded corpus test splits (measured)")

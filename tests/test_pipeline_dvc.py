@@ -47,7 +47,9 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(tmp_path):
     run(["git", "init", "-q"], repo, env)
     run([dvc, "init", "-q"], repo, env)
     first = run([dvc, "repro"], repo, env)
-    for stage in ("corpus", "preprocess", "annotate", "sync_pretrain", "train"):
+    ablations = ("simanno", "no_adapter", "no_vg", "no_clip")
+    for stage in ("corpus", "preprocess", "annotate", "sync_pretrain", "train", "evaluate", "report",
+                  *(f"train_ablation@{a}" for a in ablations), *(f"evaluate_ablation@{a}" for a in ablations)):
         assert f"Running stage '{stage}'" in first.stdout, first.stdout[-2000:]
     preprocess = json.loads((repo / "metrics" / "preprocess.json").read_text())
     assert preprocess["clips"] == 2 * 7 + 1 and preprocess["frame_agreement_mean"] >= 0.75
@@ -55,6 +57,10 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(tmp_path):
     assert train["completed"] and train["global_step"] == 40
     assert (repo / "models" / "train" / "checkpoints" / "final.pt").is_file()
     assert (repo / "data" / "corpus" / "contact_sheet.png").is_file()
+    table1 = (repo / "reports" / "table1.md").read_text()
+    assert "paper-reported (MEAD)" in table1 and "measured (embedded corpus" in table1
+    table2 = (repo / "reports" / "table2.csv").read_text()
+    assert all(name in table2 for name in ("SimAnno", "w/o Adapter", "w/o VG", "w/o CLIP", "Full"))
 
     again = run([dvc, "repro"], repo, env)
     assert "Running stage" not in again.stdout and "up to date" in again.stdout
