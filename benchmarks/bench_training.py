@@ -1,6 +1,6 @@
 """Training throughput (windows/s) and inference speed (frames/s, real-time factor at 25 fps), CPU.
 
-Configs: the CI and default profiles (profiles/ci.yaml over profiles/default-model-train.yaml). Data: an
+Configs: the CI and default profiles (profiles/ci.yaml over params.yaml). Data: an
 existing processed dataset + annotations (--processed/--annotated), else a small generated corpus.
 Run: OMP_NUM_THREADS=1 python benchmarks/bench_training.py [--steps 30] [--threads 1]
 """
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import peak_rss_mb, print_table  # noqa: E402
@@ -23,6 +22,9 @@ from talkclip.config.loader import build, to_dict  # noqa: E402
 from talkclip.config.model import ModelConfig  # noqa: E402
 from talkclip.config.train import SyncPretrainConfig, TrainConfig  # noqa: E402
 
+from talkclip.config.loader import read_yaml  # noqa: E402
+from talkclip.config.profiles import apply_profile  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "profiles"
 FPS = 25.0
@@ -30,11 +32,9 @@ FPS = 25.0
 
 def profile_configs(name: str) -> tuple[ModelConfig, TrainConfig, SyncPretrainConfig]:
     """Default profile, with the named override file's keys on top (``default`` = no override)."""
-    base = yaml.safe_load((PROFILES / "default-model-train.yaml").read_text())
+    base = read_yaml(ROOT / "params.yaml")
     if name != "default":
-        for section, values in (yaml.safe_load((PROFILES / f"{name}.yaml").read_text()) or {}).items():
-            if section in base:
-                base[section] = {**base[section], **values}
+        base = apply_profile(ROOT / "params.yaml", PROFILES / f"{name}.yaml")
     return (build(ModelConfig, base["model"], "model"), build(TrainConfig, base["train"], "train"),
             build(SyncPretrainConfig, base["sync"], "sync"))
 

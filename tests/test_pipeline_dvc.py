@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Smaller than profiles/ci.yaml: the test checks that the stages connect, not what they learn.
 TINY = {
-    "corpus": {"n_speakers": 2, "emotions": ["angry", "happy", "neutral"], "hdtf_speakers": 1},
+    # All 8 emotions (the contact sheet needs every column), one train and one test speaker.
+    "corpus": {"n_speakers": 2, "hdtf_speakers": 1},
     "train": {"stage1_steps": 20, "stage2_steps": 20, "checkpoint_every": 10, "log_every": 10},
     "sync": {"steps": 10, "eval_windows": 32, "log_every": 5},
 }
@@ -35,7 +36,7 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(tmp_path):
     repo.mkdir()
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
-    for folder in ("pipelines", "talkclip"):
+    for folder in ("pipelines", "talkclip", "evaluation"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     params = merge(apply_profile(ROOT / "params.yaml", ROOT / "profiles" / "ci.yaml"), TINY, "test")
     build(Params, params)
@@ -52,7 +53,7 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(tmp_path):
                   *(f"train_ablation@{a}" for a in ablations), *(f"evaluate_ablation@{a}" for a in ablations)):
         assert f"Running stage '{stage}'" in first.stdout, first.stdout[-2000:]
     preprocess = json.loads((repo / "metrics" / "preprocess.json").read_text())
-    assert preprocess["clips"] == 2 * 7 + 1 and preprocess["frame_agreement_mean"] >= 0.75
+    assert preprocess["clips"] == 2 * 22 + 1 and preprocess["frame_agreement_mean"] >= 0.75
     train = json.loads((repo / "metrics" / "train.json").read_text())
     assert train["completed"] and train["global_step"] == 40
     assert (repo / "models" / "train" / "checkpoints" / "final.pt").is_file()

@@ -1,7 +1,7 @@
 """End to end on a small generated corpus: the CI-profile model learns speaking style, not just the mean face.
 
 Generator -> preprocess -> annotate -> D_sync -> both training stages with the real MiniLM backbone and the
-CI profile (profiles/ci.yaml over profiles/default-model-train.yaml, read here so the test follows the
+CI profile (profiles/ci.yaml over params.yaml, read here so the test follows the
 profile), then the issue's probes on the held-out (test) speaker:
 - text style codes of held-out descriptions, classified by the nearest per-emotion centroid of the train
   clips' video style codes, beat chance (1/4) by a wide margin;
@@ -12,7 +12,6 @@ sit below the worst seed and, for the accuracy, far above chance plus sampling n
 binomial 99th percentile at p = 0.25 is ~0.36).
 """
 import pytest
-import yaml
 from pathlib import Path
 
 from talkclip.config.annotate import AnnotateConfig
@@ -23,6 +22,8 @@ from talkclip.config.preprocess import PreprocessConfig
 from talkclip.config.train import SyncPretrainConfig, TrainConfig
 
 pytestmark = pytest.mark.slow
+
+from talkclip.config.profiles import apply_profile  # noqa: E402
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 EMOTIONS = ["angry", "happy", "sad", "surprised"]
@@ -37,10 +38,7 @@ MIN_OFFSET_GAIN = 0.01  # the gain varies most across seeds (0.026 at seed 0); >
 
 def ci_profile() -> tuple[ModelConfig, TrainConfig, SyncPretrainConfig]:
     """The CI profile's configs, on CPU, without intermediate checkpoints."""
-    sections = yaml.safe_load((PROFILES / "default-model-train.yaml").read_text())
-    for section, values in (yaml.safe_load((PROFILES / "ci.yaml").read_text()) or {}).items():
-        if section in sections:
-            sections[section] = {**sections[section], **values}
+    sections = apply_profile(PROFILES.parent / "params.yaml", PROFILES / "ci.yaml")
     sections["train"].update(device="cpu", checkpoint_every=10_000)
     sections["sync"].update(device="cpu")
     return (build(ModelConfig, sections["model"], "model"), build(TrainConfig, sections["train"], "train"),

@@ -1,6 +1,6 @@
 """The paper's Table 1 (MEAD / HDTF columns) and Table 2 (ablations) from measured results.
 
-Rows always carry a ``source`` label: the paper's numbers (`evaluation/paper_reported.csv`, copied from
+Rows always carry a ``source`` label: the paper's numbers (`talkclip/data/paper_reported.csv`, copied from
 Tables 1 and 2 of the paper) are labelled "paper-reported (MEAD)" / "paper-reported (HDTF)", our rows
 "measured (embedded corpus, <SyncNet weights>)". The two groups are printed one after the other, never
 interleaved, and each table carries notes naming the SyncNet weights of the Sync_conf column, the crop
@@ -18,7 +18,7 @@ import pandas as pd
 
 from talkclip.atomic import atomic_path, write_text
 
-PAPER_REPORTED_PATH = Path(__file__).resolve().parents[2] / "evaluation" / "paper_reported.csv"
+PAPER_REPORTED_PATH = Path(__file__).resolve().parents[1] / "data" / "paper_reported.csv"
 TABLE_METRICS = ("ssim", "cpbd", "f_lmd", "m_lmd", "sync_conf")
 METRIC_HEADERS = {"ssim": "SSIM↑", "cpbd": "CPBD↑", "f_lmd": "F-LMD↓", "m_lmd": "M-LMD↓", "sync_conf": "Sync_conf↑"}
 LATEX_HEADERS = {
