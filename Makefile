@@ -7,7 +7,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup repro test test-fast lint bench clean-venv
+.PHONY: setup repro test test-fast lint bench gate clean-venv
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
@@ -41,3 +41,7 @@ bench: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The CI-profile pipeline from scratch in build/ci-pipeline, then the metric regression gates (.ci/run runs it).
+gate: setup
+	.ci/pipeline-gate

@@ -1,5 +1,7 @@
 """DVC stages `evaluate` (full model: Table 1) and `evaluate_ablation@{variant}` (text style, MEAD split: Table 2).
 
+Sync_conf / LSE-D come from the `syncnet` stage's weights (models/syncnet/syncnet.pt).
+
     python pipelines/evaluate.py          -> models/eval, metrics/eval.json
     python pipelines/evaluate.py simanno  -> models/eval_ablations/simanno, metrics/eval_ablations/simanno.json
 """
@@ -13,6 +15,7 @@ if __name__ == "__main__":
         args = ["--checkpoint", "models/train/checkpoints/final.pt", "--out", "models/eval",
                 "--metrics", "metrics/eval.json"]
     else:
-        args = ["--checkpoint", f"models/ablations/{ablation}/checkpoints/final.pt", "--text-only",
+        args = ["--checkpoint", f"models/ablations/{ablation}/checkpoints/final.pt", "--text-only", "--ablation", ablation,
                 "--out", f"models/eval_ablations/{ablation}", "--metrics", f"metrics/eval_ablations/{ablation}.json"]
-    sys.exit(main(["selfdriven", "--processed", "data/processed", "--annotated", "data/annotated", *args]))
+    sys.exit(main(["selfdriven", "--processed", "data/processed", "--annotated", "data/annotated",
+                   "--syncnet", "models/syncnet/syncnet.pt", *args]))

@@ -14,11 +14,23 @@ from talkclip.atomic import write_text
 from talkclip.config.loader import ConfigError, load_section, to_dict
 
 
-def _tracked(stage: str, params: object):
+def _tracked(stage: str, params: object, **kwargs):
     """The MLflow run of one stage (a no-op with TALKCLIP_MLFLOW=0); see talkclip.tracking."""
     from talkclip.tracking import tracked_run
 
-    return tracked_run(stage, params=to_dict(params))
+    return tracked_run(stage, params=to_dict(params), **kwargs)
+
+
+def _ablation_nesting(model_cfg, train_cfg) -> dict:
+    """tracked_run arguments that nest an ablation stage (training or evaluation) under one MLflow
+    container run per base configuration: the DVC stages are separate processes, so they find their
+    parent by name, and the name carries a digest of the model and train settings (the ablation
+    itself aside) so that ablations of different configurations never share a parent."""
+    import hashlib
+
+    train = {k: v for k, v in to_dict(train_cfg).items() if k != "ablation"}
+    payload = json.dumps({"model": to_dict(model_cfg), "train": train}, sort_keys=True, default=str)
+    return {"nested": True, "parent_name": f"ablations-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"}
 
 
 def _write_metrics(path: str | None, metrics: dict) -> None:
@@ -91,19 +103,36 @@ def cmd_sync_pretrain(args: argparse.Namespace) -> None:
     _write_metrics(args.metrics, metrics)
 
 
-def style_probes(checkpoint: Path, processed: str, annotated: str, model_cfg, train_cfg) -> dict:
-    """The issue's style checks on a trained model: text->video-centroid accuracy and style dependence."""
+def cmd_syncnet_train(args: argparse.Namespace) -> None:
+    from talkclip.config.syncnet import SyncNetConfig
+    from talkclip.metrics.syncnet_train import train_syncnet_on_corpus
+
+    cfg = load_section(args.params, "syncnet", SyncNetConfig)
+    with _tracked("syncnet", {"syncnet": cfg}) as run:
+        _, record = train_syncnet_on_corpus(args.corpus, args.out, cfg, progress=not args.quiet,
+                                            on_log=lambda step, values: run.log_metrics(step, values))
+        metrics = {"steps": record["steps_done"], "seconds": record["seconds"], "train_clips": record["train_clips"],
+                   "final_match_acc": round(record["final_match_acc"], 4),
+                   **{k: round(v, 4) for k, v in record["heldout"].items()}}
+        run.log_metrics(record["steps_done"], metrics)
+        run.log_artifact(args.out, "syncnet")
+    _write_metrics(args.metrics, metrics)
+
+
+def style_probes(checkpoint: Path, processed: str, annotated: str, train_cfg, backbone) -> dict:
+    """The issue's style checks on a trained model: text->video-centroid accuracy and style dependence.
+
+    ``backbone`` is the frozen text backbone the model was trained with (the trainer's, not reloaded).
+    """
     from talkclip.inference import load_model
-    from talkclip.model.text_backbone import load_text_backbone
     from talkclip.training.data import ClipStore, DescriptionTable
     from talkclip.training.embeddings import description_embeddings
     from talkclip.training.style_probe import style_dependence, text_centroid_accuracy
 
-    model, loaded_cfg = load_model(checkpoint)
+    model, _ = load_model(checkpoint)
     train_store = ClipStore.load(processed, "train", train_cfg.clip_frames)
     test_store = ClipStore.load(processed, "test", train_cfg.clip_frames)
     descriptions = DescriptionTable.load(annotated, train_cfg.description_mode)
-    backbone = load_text_backbone(loaded_cfg)
     table, _, _ = description_embeddings(backbone, descriptions.texts, Path(checkpoint).parent.parent / "embedding_cache")
     centroid = text_centroid_accuracy(model, train_store, test_store, descriptions, table)
     dependence = style_dependence(model, test_store)
@@ -118,20 +147,24 @@ def style_probes(checkpoint: Path, processed: str, annotated: str, model_cfg, tr
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    import dataclasses
+
     from talkclip.config.model import ModelConfig
     from talkclip.config.train import TrainConfig
-    from talkclip.training.trainer import train
+    from talkclip.model.text_backbone import load_text_backbone
+    from talkclip.training.trainer import effective_model_config, train
 
     model_cfg = load_section(args.params, "model", ModelConfig)
     train_cfg = load_section(args.params, "train", TrainConfig)
+    nesting = {}
     if args.ablation:
-        import dataclasses
-
+        nesting = _ablation_nesting(model_cfg, train_cfg)
         train_cfg = dataclasses.replace(train_cfg, ablation=args.ablation)
-    with _tracked(f"train_{train_cfg.ablation}", {"model": model_cfg, "train": train_cfg}) as run:
+    with _tracked(f"train_{train_cfg.ablation}", {"model": model_cfg, "train": train_cfg}, **nesting) as run:
+        backbone = load_text_backbone(effective_model_config(model_cfg, train_cfg))
         result = train(
             model_cfg, train_cfg, args.processed, args.annotated, args.out, args.sync or None,
-            on_log=run.on_log, resume=not args.restart,
+            on_log=run.on_log, resume=not args.restart, backbone=backbone,
         )
         metrics: dict = {
             "completed": result.completed, "global_step": result.global_step, "train_clips": result.n_train_clips,
@@ -140,8 +173,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         for stage, values in result.final_metrics.items():
             for key, value in values.items():
                 metrics[f"{stage}_{key}"] = round(float(value), 5)
-        metrics.update(style_probes(result.checkpoint, args.processed, args.annotated, model_cfg, train_cfg))
+        metrics.update(style_probes(result.checkpoint, args.processed, args.annotated, train_cfg, backbone))
         run.log_metrics(result.global_step, metrics)
+        run.log_artifact(result.checkpoint, "checkpoints")
     _write_metrics(args.metrics, metrics)
 
 
@@ -180,9 +214,19 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_selfdriven(args: argparse.Namespace) -> None:
-    from talkclip.selfdriven import run_selfdriven
+    from talkclip.selfdriven import run_selfdriven, sample_videos
 
-    with _tracked("evaluate", {"checkpoint": args.checkpoint, "syncnet": args.syncnet or "none"}) as run:
+    nesting, stage = {}, "evaluate"
+    if args.ablation:
+        from talkclip.config.model import ModelConfig
+        from talkclip.config.train import TrainConfig
+
+        nesting = _ablation_nesting(load_section(args.params, "model", ModelConfig),
+                                    load_section(args.params, "train", TrainConfig))
+        stage = f"evaluate_{args.ablation}"
+    params = {"checkpoint": args.checkpoint, "syncnet": args.syncnet or "none", "image_size": args.image_size,
+              "text_only": args.text_only}
+    with _tracked(stage, params, **nesting) as run:
         results = run_selfdriven(args.checkpoint, args.processed, args.annotated, args.out,
                                  syncnet=args.syncnet or None, image_size=args.image_size,
                                  text_only=args.text_only)
@@ -192,12 +236,16 @@ def cmd_selfdriven(args: argparse.Namespace) -> None:
         }
         metrics.update({f"style_accuracy_{k}": v["accuracy"] for k, v in results["style"].items()})
         metrics["ood_accuracy"] = results["ood"]["accuracy"]
-        run.log_metrics(0, metrics)
+        run.log_metrics(0, {**metrics, **{f"seconds/{k}": v for k, v in results["seconds"].items()}})
+        run.log_artifact(Path(args.out) / "results.json")
+        run.log_artifact(Path(args.out) / "scores", "scores")
+        for video in sample_videos(args.out, per_style=2):
+            run.log_artifact(video, f"samples/{video.parent.parent.name}/{video.parent.name}")
     _write_metrics(args.metrics, {k.replace(" ", "_"): round(float(v), 5) for k, v in metrics.items()})
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    import json
+    import pandas as pd
 
     from talkclip.selfdriven import write_report
 
@@ -206,7 +254,9 @@ def cmd_report(args: argparse.Namespace) -> None:
         written = write_report(results, args.eval, args.out, ablations_dir=args.ablations or None)
         for path in written.values():
             run.log_artifact(path)
-        run.log_table(__import__("pandas").read_csv(written["table1.csv"]), "table1")
+        for table in ("table1", "table2"):
+            if f"{table}.csv" in written:  # the reproduced tables, shown by the MLflow UI's table view
+                run.log_table(pd.read_csv(written[f"{table}.csv"]), table)
     print("\n".join(str(p) for p in written.values()))
 
 
@@ -218,8 +268,36 @@ def cmd_profile(args: argparse.Namespace) -> None:
     from talkclip.config.profiles import apply_profile, dvc_set_arguments, load_profile
 
     path = Path(args.profile) if args.profile.endswith(".yaml") else Path("profiles") / f"{args.profile}.yaml"
-    build(Params, apply_profile(args.params, path))  # the result must be a valid params file
+    merged = apply_profile(args.params, path)
+    build(Params, merged)  # the result must be a valid params file
+    if args.write:
+        import yaml
+
+        header = f"# {args.params} with the overrides of {path} applied (talkclip profile --write)\n"
+        write_text(args.write, header + yaml.safe_dump(merged, sort_keys=False))
+        print(f"wrote {args.write}")
+        return
     print(" ".join(shlex.quote(a) for a in dvc_set_arguments(load_profile(path))))
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from talkclip.config.loader import read_yaml
+    from talkclip.gates import check_gates, check_profile, format_report, load_thresholds
+
+    thresholds = load_thresholds(args.thresholds)
+    if thresholds.profile and not args.any_profile:
+        differences = check_profile(read_yaml(args.params), Path(args.root) / thresholds.profile)
+        if differences:
+            raise ValueError(
+                f"{args.params} is not the {thresholds.profile} profile that the thresholds of {args.thresholds} "
+                f"were measured on: " + "; ".join(differences)
+            )
+    table = check_gates(thresholds, args.root)
+    print(f"Regression gates of {args.thresholds} on the metrics under {Path(args.root).resolve()}:\n")
+    print(format_report(table), end="")
+    if args.out:
+        write_text(args.out, table.to_csv(index=False))
+    return 0 if (table["status"] == "pass").all() else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="models/sync/d_sync.pt")
     p.set_defaults(func=cmd_sync_pretrain)
 
+    p = sub.add_parser("syncnet-train", help="train the evaluation SyncNet (Sync_conf, LSE-D) on the corpus's "
+                       "training speakers; held-out check on its test speakers")
+    common(p)
+    p.add_argument("--corpus", default="data/corpus")
+    p.add_argument("--out", default="models/syncnet/syncnet.pt")
+    p.set_defaults(func=cmd_syncnet_train)
+
     p = sub.add_parser("train", help="two-stage TalkCLIP training (V2SS pretraining, then T2SS with the p-schedule)")
     common(p)
     p.add_argument("--processed", default="data/processed")
@@ -288,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--syncnet", default="", help="SyncNet weights for Sync_conf (e.g. syncnet_v2.model); '' = none")
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--text-only", action="store_true", help="MEAD-format split, text style only (ablation rows)")
+    p.add_argument("--ablation", default=None, choices=["simanno", "no_adapter", "no_vg", "no_clip"],
+                   help="the checkpoint is this ablation's (its MLflow run nests with the ablation's training)")
     p.add_argument("--out", default="models/eval")
     p.set_defaults(func=cmd_selfdriven)
 
@@ -300,7 +387,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profile", help="print a profile's overrides as `dvc exp run -S` arguments")
     p.add_argument("profile", help="ci | paper-mead | a path to a profile .yaml")
     p.add_argument("--params", default="params.yaml")
+    p.add_argument("--write", default=None, help="write the merged params file here instead (a throwaway copy's "
+                   "params.yaml, as CI's pipeline run does)")
     p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("gate", help="check a pipeline run's metrics against the CI regression thresholds")
+    p.add_argument("--thresholds", default="evaluation/thresholds.yaml")
+    p.add_argument("--root", default=".", help="the run's folder (metrics/*.json are read below it)")
+    p.add_argument("--params", default="params.yaml", help="the run's params file (must be the thresholds' profile)")
+    p.add_argument("--any-profile", action="store_true", help="compare even if the run used another profile")
+    p.add_argument("--out", default=None, help="also write the comparison table as CSV here")
+    p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser("generate", help="speech + text description -> expression coefficients (and a video)")
     p.add_argument("--params", default="params.yaml", help="parameters file (aligner settings)")
@@ -340,11 +437,11 @@ def main(argv: list[str] | None = None) -> int:
         return _evaluate(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        code = args.func(args)
     except (ConfigError, FileNotFoundError, ValueError) as exc:
         print(f"talkclip {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +48,11 @@ def hdtf_text(gender: str) -> str:
     return {"M": "An expressionless man.", "W": "An expressionless woman."}.get(gender, "An expressionless person.")
 
 
-def select_clips(processed_dir: Path, annotated_dir: Path, max_clips_per_dataset: int = 0) -> list[EvalClip]:
-    manifest = read_manifest(processed_dir / "manifest.csv")
+def select_clips(
+    manifest: pd.DataFrame, annotated_dir: Path, max_clips_per_dataset: int = 0, source: str = "manifest"
+) -> list[EvalClip]:
+    """The test-split (MEAD-format) and hdtf-split clips of a processed ``manifest`` (read from
+    ``source``, named in errors) with their style texts."""
     descriptions = pd.read_csv(annotated_dir / "descriptions.csv", keep_default_na=False)
     full = descriptions[descriptions["mode"] == "full"].sort_values(["clip_id", "variant"])
     first_text = full.groupby("clip_id")["text"].first()
@@ -66,7 +70,7 @@ def select_clips(processed_dir: Path, annotated_dir: Path, max_clips_per_dataset
                 raise ValueError(f"{row.clip_id}: no description in {annotated_dir / 'descriptions.csv'}")
             clips.append(EvalClip(row.clip_id, dataset, row.emotion, int(row.level), text))
     if not clips:
-        raise ValueError(f"{processed_dir}: no test or hdtf clips to evaluate")
+        raise ValueError(f"{source}: no test or hdtf clips to evaluate")
     return clips
 
 
@@ -78,12 +82,13 @@ def _link(src: Path, dst: Path) -> None:
 
 
 def render_variant(
-    model, backbone, clips: list[EvalClip], processed_dir: Path, out_dir: Path, style: str, image_size: int
+    model, backbone, clips: list[EvalClip], processed_dir: Path, manifest: pd.DataFrame, out_dir: Path, style: str,
+    image_size: int,
 ) -> dict[str, np.ndarray]:
-    """Generate + render every clip; returns the generated coefficients by clip id."""
+    """Generate + render every clip (``manifest``: the processed manifest indexed by clip id); returns the
+    generated coefficients by clip id."""
     from talkclip.inference import generate_coefficients
 
-    manifest = read_manifest(processed_dir / "manifest.csv").set_index("clip_id")
     generated: dict[str, np.ndarray] = {}
     renderers: dict[str, FaceRenderer] = {}
     for clip in tqdm(clips, desc=f"evaluate: render ({style})", unit="clip"):
@@ -130,17 +135,24 @@ def run_selfdriven(
     processed_dir, annotated_dir, out_dir = Path(processed_dir), Path(annotated_dir), Path(out_dir)
     model, model_cfg = load_model(checkpoint)
     backbone = load_text_backbone(model_cfg)
-    clips = select_clips(processed_dir, annotated_dir, max_clips_per_dataset)
+    manifest = read_manifest(processed_dir / "manifest.csv")
+    clips = select_clips(manifest, annotated_dir, max_clips_per_dataset, source=str(processed_dir / "manifest.csv"))
+    manifest = manifest.set_index("clip_id")
     if text_only:
         clips = [c for c in clips if c.dataset == "MEAD"]
-    results: dict = {"table1": {}, "style": {}}
+    results: dict = {"table1": {}, "style": {}, "seconds": {}}
+    seconds = results["seconds"]  # wall time per phase, for the benchmark record
+    started = time.perf_counter()
     generated = {}
     variants = [("text", "TalkCLIP (text style)")]
     if not text_only:
         variants.append(("video", "TalkCLIP (video style, StyleTalk-like)"))
     styles = [style for style, _ in variants]
     for style, method in variants:
-        generated[style] = render_variant(model, backbone, clips, processed_dir, out_dir, style, image_size)
+        phase = time.perf_counter()
+        generated[style] = render_variant(model, backbone, clips, processed_dir, manifest, out_dir, style, image_size)
+        seconds[f"render_{style}"] = round(time.perf_counter() - phase, 1)
+        phase = time.perf_counter()
         results["table1"][method] = {}
         for dataset in sorted({c.dataset for c in clips}):
             _, summary = evaluate_folders(
@@ -151,6 +163,8 @@ def run_selfdriven(
             if summary["n_failed"]:
                 raise RuntimeError(f"evaluation of {style}/{dataset} failed for {summary['failed']}")
             results["table1"][method][dataset] = summary["metrics"]
+        seconds[f"score_{style}"] = round(time.perf_counter() - phase, 1)
+    phase = time.perf_counter()
     for dataset in sorted({c.dataset for c in clips}) if not text_only else []:
         results["table1"].setdefault("Ground Truth", {})
         _, summary = evaluate_folders(
@@ -158,7 +172,9 @@ def run_selfdriven(
             crop_size=image_size, syncnet=syncnet, landmark_source="given", progress=False,
         )
         results["table1"]["Ground Truth"][dataset] = summary["metrics"]
+    seconds["score_ground_truth"] = round(time.perf_counter() - phase, 1)
 
+    phase = time.perf_counter()
     classifier = train_style_classifier(processed_dir, splits=("train",))
     mead = [c for c in clips if c.dataset == "MEAD"]
     for style in styles:
@@ -172,22 +188,33 @@ def run_selfdriven(
     from talkclip.inference import generate_coefficients
     from talkclip.metrics.style import load_ood_table, ood_accuracy
 
-    speech = read_clip(processed_dir / read_manifest(processed_dir / "manifest.csv").set_index("clip_id").loc[mead[0].clip_id, "path"])
+    speech = read_clip(processed_dir / manifest.loc[mead[0].clip_id, "path"])
     ood = ood_accuracy(lambda text, ph: generate_coefficients(model, ph, text=text, backbone=backbone), classifier,
                        load_ood_table(), speech.phonemes)
     results["ood"] = {"accuracy": ood.accuracy, "per_emotion": ood.per_emotion}
+    seconds["style_and_ood"] = round(time.perf_counter() - phase, 1)
+    seconds["total"] = round(time.perf_counter() - started, 1)
     results["syncnet_weights"] = str(syncnet) if syncnet else "none"
     results["image_size"] = image_size
     write_text(out_dir / "results.json", json.dumps(results, indent=2, default=float) + "\n")
     return results
 
 
+def sample_videos(out_dir: str | Path, per_style: int = 2) -> list[Path]:
+    """A few generated videos of an evaluation folder (the first clips of each style and dataset), for
+    experiment tracking: ``generated/{style}/{dataset}/{clip}.mp4``."""
+    videos = []
+    for folder in sorted((Path(out_dir) / "generated").glob("*/*")):
+        videos += sorted(folder.glob("*.mp4"))[:per_style]
+    return videos
+
+
 def write_report(
     results: dict, eval_dir: str | Path, report_dir: str | Path, ablations_dir: str | Path | None = None
 ) -> dict[str, Path]:
     """Table 1 (and Table 2 when ablation results are given) beside the paper's rows, and the PNG plots."""
-    from talkclip.metrics import plots, tables
     from talkclip.formats.media import read_video
+    from talkclip.metrics import plots, tables
 
     eval_dir, report_dir = Path(eval_dir), Path(report_dir)
     weights = results.get("syncnet_weights", "none")
@@ -197,12 +224,12 @@ def write_report(
     written = {f"table1.{k}": v for k, v in tables.write_table(table, report_dir / "table1").items()}
     if ablations_dir is not None:
         # Table 2: the full model's MEAD text-style row and each ablation's, same protocol.
-        rows = {"Full": results["table1"]["TalkCLIP (text style)"]["MEAD"]}
+        def row(result: dict) -> dict:
+            return {**result["table1"]["TalkCLIP (text style)"]["MEAD"], "style_accuracy": result["style"]["text"]["accuracy"]}
+
+        rows = {"Full": row(results)}
         for path in sorted(Path(ablations_dir).glob("*/results.json")):
-            ablation = json.loads(path.read_text())
-            rows[ABLATION_NAMES.get(path.parent.name, path.parent.name)] = ablation["table1"]["TalkCLIP (text style)"]["MEAD"]
-            rows[ABLATION_NAMES.get(path.parent.name, path.parent.name)]["style_accuracy"] = ablation["style"]["text"]["accuracy"]
-        rows["Full"]["style_accuracy"] = results["style"]["text"]["accuracy"]
+            rows[ABLATION_NAMES.get(path.parent.name, path.parent.name)] = row(json.loads(path.read_text()))
         table2 = tables.table2(rows, weights_label, crop_size=results.get("image_size", 128),
                                landmark_source="given (renderer)")
         written.update({f"table2.{k}": v for k, v in tables.write_table(table2, report_dir / "table2").items()})

@@ -1,7 +1,8 @@
 """Ray Tune sweeps over TalkCLIP's hand-set choices: p schedule (shape, final p), beta, loss weights.
 
 Every trial trains a full TalkCLIP (talkclip.training.trainer.train) with its sampled overrides,
-scores a fixed held-out set (talkclip.training.validation) every ``train.log_every`` steps and
+scores a fixed set of windows of the validation speakers (split ``val``; talkclip.training.validation;
+never the test split the tables report) every ``train.log_every`` steps and
 reports it to Tune, so that ASHA stops unpromising trials early (its time unit is the training
 step). Each trial is an MLflow run (MLflowLoggerCallback) nested under one "sweep" run that also
 holds the results table and the best config.
@@ -62,6 +63,7 @@ from talkclip.config.loader import ConfigError, to_dict
 from talkclip.config.model import ModelConfig
 from talkclip.config.sweep import SweepConfig
 from talkclip.config.train import SyncPretrainConfig, TrainConfig
+from talkclip.preprocess.dataset import read_manifest
 
 RESULTS_FILE = "sweep_results.csv"
 BEST_CONFIG_FILE = "best_config.yaml"
@@ -333,6 +335,12 @@ def run_sweep(
     processed_dir, annotated_dir, out_dir = (Path(p).resolve() for p in (processed_dir, annotated_dir, out_dir))
     if not (processed_dir / "manifest.csv").is_file():
         raise FileNotFoundError(f"{processed_dir / 'manifest.csv'}: processed dataset not found (run preprocess)")
+    if not (read_manifest(processed_dir / "manifest.csv")["split"] == "val").any():
+        raise ConfigError(
+            f"{processed_dir / 'manifest.csv'}: no 'val' clips; sweeps select on validation speakers, never on "
+            "the test split (set corpus.n_val_speakers >= 1 for the embedded corpus, preprocess.val_speakers "
+            "for real MEAD folders, and rerun preprocessing)"
+        )
     if not (annotated_dir / "descriptions.csv").is_file():
         raise FileNotFoundError(f"{annotated_dir / 'descriptions.csv'}: descriptions not found (run annotate)")
     if sync_checkpoint is not None and not Path(sync_checkpoint).is_file():

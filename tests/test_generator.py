@@ -5,6 +5,7 @@ import pytest
 import scipy.io
 
 from talkclip.config.corpus import CorpusConfig
+from talkclip.config.loader import ConfigError
 from talkclip.corpus.generator import generate_corpus, mead_groups, plan_jobs
 from talkclip.formats.media import probe_video, read_audio
 
@@ -29,6 +30,14 @@ def test_plan_is_deterministic_and_uses_mead_layout(tmp_path):
     assert len(jobs) == 2 * 22 + 22 + cfg.hdtf_clips_per_speaker
 
 
+def test_validation_speakers_sit_between_train_and_test(tmp_path):
+    cfg = CorpusConfig(seed=1, n_speakers=5, n_test_speakers=2, n_val_speakers=1, hdtf_speakers=1)
+    speakers, _ = plan_jobs(cfg, tmp_path)
+    assert [s.split for s in speakers] == ["train", "train", "val", "test", "test", "hdtf"]
+    with pytest.raises(ConfigError, match="n_val_speakers"):
+        CorpusConfig(n_speakers=3, n_test_speakers=1, n_val_speakers=2)  # no training speaker left
+
+
 @pytest.mark.slow
 def test_tiny_corpus_files_are_consistent(tiny_corpus):
     meta = json.loads((tiny_corpus / "corpus.json").read_text())
@@ -48,6 +57,14 @@ def test_tiny_corpus_files_are_consistent(tiny_corpus):
     hdtf = sorted((tiny_corpus / "hdtf" / "video").glob("*.mp4"))
     assert len(hdtf) == 1 and probe_video(hdtf[0]).fps == pytest.approx(25)
     assert (tiny_corpus / "transcripts.tsv").read_text().count("\n") == 1 + 2 * 7 + 1
+    # Contact sheets of the emotion subset: 2 speakers x 3 emotions, and levels 1-3 of happy and sad.
+    from PIL import Image
+
+    sheet = Image.open(tiny_corpus / "contact_sheet.png")
+    levels = Image.open(tiny_corpus / "contact_sheet_levels.png")
+    tile = 128
+    assert 3 * tile < sheet.width < 4 * tile and 2 * tile < sheet.height < 3 * tile
+    assert 3 * tile < levels.width < 4 * tile and 2 * tile < levels.height < 3 * tile
 
 
 @pytest.mark.slow

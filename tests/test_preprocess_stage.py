@@ -61,3 +61,25 @@ def test_styletalk_samples_are_first_class_inputs(styletalk_samples, tmp_path):
     seq = json.loads((folder / "phoneme" / "Obama_clip1_seq.json").read_text())
     assert obama.frames == int(np.floor(len(seq) / 30 * 25 + 1e-6))  # 30 -> 25 fps
     assert obama.phonemes[0] == seq[0] and obama.phonemes[25] == seq[30]
+
+
+@pytest.mark.slow
+def test_real_mead_folder_takes_splits_from_the_config(tiny_corpus, tmp_path):
+    import shutil
+
+    real = tmp_path / "mead_like"
+    shutil.copytree(tiny_corpus, real)
+    (real / "corpus.json").unlink()  # a real MEAD folder carries no split
+    speakers = sorted(p.name for p in (real / "mead").iterdir())
+    cfg = PreprocessConfig(workers=1, test_speakers=[speakers[1]], val_speakers=[speakers[0]])
+    tasks, _ = plan_corpus(real, cfg)
+    split_of = {t.speaker: t.split for t in tasks if t.split != "hdtf"}
+    assert split_of == {speakers[0]: "val", speakers[1]: "test"}
+    assert {t.split for t in plan_corpus(real, PreprocessConfig(workers=1))[0]} == {"train", "hdtf"}
+
+
+def test_a_speaker_cannot_be_both_test_and_validation():
+    from talkclip.config.loader import ConfigError
+
+    with pytest.raises(ConfigError, match="val_speakers.*M003"):
+        PreprocessConfig(test_speakers=["M003"], val_speakers=["M003", "W004"])

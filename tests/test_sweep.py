@@ -71,6 +71,17 @@ def test_sweep_config_is_strict():
 
 
 @pytest.mark.slow
+def test_sweep_refuses_a_dataset_without_validation_speakers(tmp_path):
+    from test_training_toy import build_toy_dataset
+
+    from talkclip.config.loader import ConfigError
+    from talkclip.sweep import run_sweep
+
+    processed, annotated = build_toy_dataset(tmp_path, val_speakers=())
+    with pytest.raises(ConfigError, match="no 'val' clips.*never on the test split"):
+        run_sweep(SweepConfig(), MODEL, TRAIN, None, processed, annotated, None, tmp_path / "sweep")
+
+
 def test_two_trial_sweep_with_a_crash_completes_logs_and_resumes(tmp_path, monkeypatch):
     import mlflow
 

@@ -182,3 +182,17 @@ def test_nested_runs(store, monkeypatch):
     container = _client(uri).get_run(ids[0])
     assert container.info.status == "FINISHED" and container.info.run_name == "table2"
     assert all(r.info.status != "RUNNING" for r in _runs(uri, "exp-nest"))
+
+
+def test_ablation_stages_share_one_parent_per_base_configuration():
+    import dataclasses
+
+    from talkclip.cli import _ablation_nesting
+
+    model, train = ModelConfig(), TrainConfig()
+    simanno = _ablation_nesting(model, dataclasses.replace(train, ablation="simanno"))
+    no_vg = _ablation_nesting(model, dataclasses.replace(train, ablation="no_vg"))
+    assert simanno == no_vg and simanno["nested"] and simanno["parent_name"].startswith("ablations-")
+    # Another learning rate or model size is another set of ablations: another parent.
+    assert _ablation_nesting(model, dataclasses.replace(train, lr=2e-3)) != simanno
+    assert _ablation_nesting(dataclasses.replace(model, beta=0.4), train) != simanno

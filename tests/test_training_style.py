@@ -1,8 +1,8 @@
 """End to end on a small generated corpus: the CI-profile model learns speaking style, not just the mean face.
 
 Generator -> preprocess -> annotate -> D_sync -> both training stages with the real MiniLM backbone and the
-CI profile (profiles/ci.yaml over params.yaml, read here so the test follows the
-profile), then the issue's probes on the held-out (test) speaker:
+CI profile (profiles/ci.yaml over params.yaml, read here so the test follows the profile; the learning
+rates pinned to the measured setup's 2e-3 / 2e-4), then the issue's probes on the held-out (test) speaker:
 - text style codes of held-out descriptions, classified by the nearest per-emotion centroid of the train
   clips' video style codes, beat chance (1/4) by a wide margin;
 - the decoder output follows the video style code (style_probe.style_dependence).
@@ -39,7 +39,9 @@ MIN_OFFSET_GAIN = 0.01  # the gain varies most across seeds (0.026 at seed 0); >
 def ci_profile() -> tuple[ModelConfig, TrainConfig, SyncPretrainConfig]:
     """The CI profile's configs, on CPU, without intermediate checkpoints."""
     sections = apply_profile(PROFILES.parent / "params.yaml", PROFILES / "ci.yaml")
-    sections["train"].update(device="cpu", checkpoint_every=10_000)
+    # The learning rates of the measured setup above. The CI profile itself went back to the default
+    # rates (1e-3 / 1e-4) for its 8-emotion pipeline, where 2e-3 collapsed one seed in three (profiles/ci.yaml).
+    sections["train"].update(device="cpu", checkpoint_every=10_000, lr=2e-3, disc_lr=2e-4)
     sections["sync"].update(device="cpu")
     return (build(ModelConfig, sections["model"], "model"), build(TrainConfig, sections["train"], "train"),
             build(SyncPretrainConfig, sections["sync"], "sync"))

@@ -73,6 +73,7 @@ def build_toy_dataset(
     seed: int = 0,
     train_speakers: tuple[str, ...] = ("M001", "W002"),
     test_speakers: tuple[str, ...] = ("M003",),
+    val_speakers: tuple[str, ...] = ("W004",),
     clips_per_group: int = 2,
     frames: tuple[int, int] = (70, 120),
     short_clips: int = 0,
@@ -86,9 +87,10 @@ def build_toy_dataset(
     emotion_gain = {"neutral": 0.6, "happy": 1.0, "angry": 1.4}
     processed, annotated = root / "processed", root / "annotated"
     rows, descriptions = [], []
-    clips = [(spk, "train" if spk in train_speakers else "test", e, lvl, n)
-             for spk in (*train_speakers, *test_speakers) for e in EMOTIONS for lvl in (1, 2)
-             for n in range(clips_per_group if spk in train_speakers else 1)]
+    split_of = {**{s: "train" for s in train_speakers}, **{s: "val" for s in val_speakers},
+                **{s: "test" for s in test_speakers}}
+    clips = [(spk, split, e, lvl, n) for spk, split in split_of.items() for e in EMOTIONS for lvl in (1, 2)
+             for n in range(clips_per_group if split == "train" else 1)]
     clips += [(train_speakers[0], "train", "neutral", 1, 100 + k) for k in range(short_clips)]
     for speaker, split, emotion, level, number in clips:
         clip_id = f"{speaker}_front_{emotion}_level{level}_{number:03d}"
@@ -138,8 +140,8 @@ def test_toy_dataset_is_well_formed(tmp_path):
 
     processed, annotated = build_toy_dataset(tmp_path, short_clips=1)
     manifest = read_manifest(processed / "manifest.csv")
-    assert set(manifest["split"]) == {"train", "test"}
-    assert len(manifest) == 2 * 3 * 2 * 2 + 3 * 2 + 1
+    assert set(manifest["split"]) == {"train", "val", "test"}
+    assert len(manifest) == 2 * 3 * 2 * 2 + 2 * 3 * 2 + 1
     clip = read_clip(processed / manifest["path"][0])
     assert clip.expression.shape[1] == 64 and clip.phonemes.shape == (clip.frames,)
     table = pd.read_csv(annotated / "descriptions.csv")

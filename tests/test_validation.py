@@ -1,4 +1,4 @@
-"""Held-out validation: deterministic windows of the test split, descriptions of the right clip,
+"""Held-out validation: deterministic windows of the validation split (never the test split), descriptions of the right clip,
 evaluation without side effects, and the trainer's on_eval hook not changing training."""
 import math
 
@@ -34,8 +34,9 @@ def test_validation_set_is_deterministic_and_held_out(data):
     a, b = _build(data, n_windows=10, seed=5), _build(data, n_windows=10, seed=5)
     assert torch.equal(a.target, b.target) and torch.equal(a.window_text, b.window_text)
     assert not torch.equal(a.target, _build(data, n_windows=10, seed=6).target)
-    # Only the held-out speaker's clips (toy test split = M003), each one scored, with its own descriptions.
-    assert a.clip_ids and all(c.startswith("M003_") for c in a.clip_ids)
+    # Only the validation speaker's clips (toy val split = W004), each one scored, with its own descriptions.
+    assert a.clip_ids and all(c.startswith("W004_") for c in a.clip_ids)
+    assert all(c.startswith("M003_") for c in _build(data, n_windows=4, split="test").clip_ids)
     assert set(a.window_clip.tolist()) == set(range(len(a.clip_ids)))
     assert torch.equal(a.text_clip[a.window_text], a.window_clip)
     assert a.target.shape == (10, TRAIN.clip_frames, 64)
@@ -76,5 +77,5 @@ def test_on_eval_hook_runs_at_each_log_without_changing_training(data, tmp_path)
 
 
 def test_missing_split_is_reported(data):
-    with pytest.raises(ValueError, match="no clips with split 'val'"):
-        _build(data, split="val")
+    with pytest.raises(ValueError, match="no clips with split 'hdtf'"):
+        _build(data, split="hdtf")

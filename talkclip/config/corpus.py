@@ -9,9 +9,12 @@ from .loader import ConfigError
 @dataclass(frozen=True)
 class CorpusConfig:
     seed: int = 0
-    # MEAD-format part: speakers, of which the last ``n_test_speakers`` are held out.
+    # MEAD-format part: speakers, of which the last ``n_test_speakers`` are held out for testing and
+    # the ``n_val_speakers`` before them for validation (sweeps and early stopping select on them,
+    # so the test split never informs a choice).
     n_speakers: int = 8
     n_test_speakers: int = 2
+    n_val_speakers: int = 0
     # Clips per (emotion, level) group and speaker; MEAD has ~30 per emotional group.
     clips_per_group: int = 1
     # Emotions to generate (MEAD's 8 when empty); a subset makes tiny corpora for tests.
@@ -33,6 +36,11 @@ class CorpusConfig:
         if not 0 <= self.n_test_speakers < self.n_speakers:
             raise ConfigError(
                 f"corpus.n_test_speakers: expected 0 <= value < n_speakers ({self.n_speakers}), got {self.n_test_speakers}"
+            )
+        if not 0 <= self.n_val_speakers < self.n_speakers - self.n_test_speakers:
+            raise ConfigError(
+                f"corpus.n_val_speakers: expected 0 <= value < n_speakers - n_test_speakers "
+                f"({self.n_speakers - self.n_test_speakers}: at least one training speaker), got {self.n_val_speakers}"
             )
         if self.clips_per_group < 1:
             raise ConfigError(f"corpus.clips_per_group: expected >= 1, got {self.clips_per_group}")

@@ -22,6 +22,12 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown, or of the wrong type."""
 
 
+def require(condition: bool, key: str, expected: str, value: object) -> None:
+    """A config value check: ConfigError naming ``key``, what was expected and what was given."""
+    if not condition:
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Literal:

@@ -10,6 +10,7 @@ from .loader import ConfigError, build, read_yaml
 from .model import ModelConfig
 from .preprocess import PreprocessConfig
 from .sweep import SweepConfig
+from .syncnet import SyncNetConfig
 from .train import SyncPretrainConfig, TrainConfig
 
 
@@ -21,6 +22,7 @@ class Params:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sync: SyncPretrainConfig = field(default_factory=SyncPretrainConfig)
+    syncnet: SyncNetConfig = field(default_factory=SyncNetConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
 

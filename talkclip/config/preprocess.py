@@ -24,6 +24,8 @@ class PreprocessConfig:
     # Speakers held out for testing when the input is a real MEAD folder (the embedded corpus
     # carries its own split in corpus.json).
     test_speakers: list[str] = field(default_factory=list)
+    # Speakers held out for validation (hyper-parameter sweeps select on them), real MEAD folders only.
+    val_speakers: list[str] = field(default_factory=list)
     # Processes used; 0 means one per CPU core.
     workers: int = 0
     aligner: AlignerConfig = field(default_factory=AlignerConfig)
@@ -35,5 +37,8 @@ class PreprocessConfig:
             raise ConfigError(f"preprocess.mat_fps_without_video: expected 25 or 30, got {self.mat_fps_without_video}")
         if not 0.0 <= self.max_av_mismatch_s <= 5.0:
             raise ConfigError(f"preprocess.max_av_mismatch_s: expected 0..5 seconds, got {self.max_av_mismatch_s}")
+        both = sorted(set(self.test_speakers) & set(self.val_speakers))
+        if both:
+            raise ConfigError(f"preprocess.val_speakers: {both} are also in preprocess.test_speakers")
         if self.workers < 0:
             raise ConfigError(f"preprocess.workers: expected >= 0, got {self.workers}")

@@ -11,14 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from .loader import ConfigError
+from .loader import require
 
 ABLATIONS = ("full", "simanno", "no_adapter", "no_vg", "no_clip")
-
-
-def _require(condition: bool, key: str, expected: str, value: object) -> None:
-    if not condition:
-        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -62,28 +57,28 @@ class TrainConfig:
     num_workers: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
+        require(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
         for key in ("lr", "disc_lr"):
             value = getattr(self, key)
-            _require(math.isfinite(value) and value > 0, f"train.{key}", "a finite value > 0", value)
+            require(math.isfinite(value) and value > 0, f"train.{key}", "a finite value > 0", value)
         for key in ("adam_beta1", "adam_beta2"):
             value = getattr(self, key)
-            _require(0.0 <= value < 1.0, f"train.{key}", "0 <= value < 1", value)
-        _require(self.clip_frames >= 2, "train.clip_frames", ">= 2 frames", self.clip_frames)
-        _require(self.stage1_steps >= 0, "train.stage1_steps", ">= 0", self.stage1_steps)
+            require(0.0 <= value < 1.0, f"train.{key}", "0 <= value < 1", value)
+        require(self.clip_frames >= 2, "train.clip_frames", ">= 2 frames", self.clip_frames)
+        require(self.stage1_steps >= 0, "train.stage1_steps", ">= 0", self.stage1_steps)
         # The text style encoder is only trained in stage 2: a run without it has no text model.
-        _require(self.stage2_steps >= 1, "train.stage2_steps", ">= 1", self.stage2_steps)
+        require(self.stage2_steps >= 1, "train.stage2_steps", ">= 1", self.stage2_steps)
         for key in ("p_start", "p_final"):
             value = getattr(self, key)
-            _require(0.0 <= value <= 1.0, f"train.{key}", "a probability in [0, 1]", value)
-        _require(self.p_step_levels >= 2, "train.p_step_levels", ">= 2", self.p_step_levels)
+            require(0.0 <= value <= 1.0, f"train.{key}", "a probability in [0, 1]", value)
+        require(self.p_step_levels >= 2, "train.p_step_levels", ">= 2", self.p_step_levels)
         for key in ("lambda_rec", "lambda_cos", "lambda_sync", "lambda_tem"):
             value = getattr(self, key)
-            _require(math.isfinite(value) and value >= 0, f"train.{key}", "a finite value >= 0", value)
-        _require(0.0 <= self.mu <= 1.0, "train.mu", "0 <= mu <= 1", self.mu)
-        _require(self.checkpoint_every >= 1, "train.checkpoint_every", ">= 1", self.checkpoint_every)
-        _require(self.log_every >= 1, "train.log_every", ">= 1", self.log_every)
-        _require(self.num_workers >= 0, "train.num_workers", ">= 0", self.num_workers)
+            require(math.isfinite(value) and value >= 0, f"train.{key}", "a finite value >= 0", value)
+        require(0.0 <= self.mu <= 1.0, "train.mu", "0 <= mu <= 1", self.mu)
+        require(self.checkpoint_every >= 1, "train.checkpoint_every", ">= 1", self.checkpoint_every)
+        require(self.log_every >= 1, "train.log_every", ">= 1", self.log_every)
+        require(self.num_workers >= 0, "train.num_workers", ">= 0", self.num_workers)
 
     @property
     def description_mode(self) -> str:
@@ -116,15 +111,15 @@ class SyncPretrainConfig:
     log_every: int = 100
 
     def __post_init__(self) -> None:
-        _require(self.batch_size >= 2, "sync.batch_size", ">= 2 (positives and negatives)", self.batch_size)
-        _require(math.isfinite(self.lr) and self.lr > 0, "sync.lr", "a finite value > 0", self.lr)
-        _require(self.steps >= 1, "sync.steps", ">= 1", self.steps)
-        _require(self.clip_frames >= 2, "sync.clip_frames", ">= 2 frames", self.clip_frames)
-        _require(self.min_shift >= 1, "sync.min_shift", ">= 1 frame", self.min_shift)
-        _require(
+        require(self.batch_size >= 2, "sync.batch_size", ">= 2 (positives and negatives)", self.batch_size)
+        require(math.isfinite(self.lr) and self.lr > 0, "sync.lr", "a finite value > 0", self.lr)
+        require(self.steps >= 1, "sync.steps", ">= 1", self.steps)
+        require(self.clip_frames >= 2, "sync.clip_frames", ">= 2 frames", self.clip_frames)
+        require(self.min_shift >= 1, "sync.min_shift", ">= 1 frame", self.min_shift)
+        require(
             self.max_shift >= self.min_shift, "sync.max_shift", f">= sync.min_shift ({self.min_shift})", self.max_shift
         )
-        _require(0.0 <= self.other_clip_prob <= 1.0, "sync.other_clip_prob", "a probability in [0, 1]",
+        require(0.0 <= self.other_clip_prob <= 1.0, "sync.other_clip_prob", "a probability in [0, 1]",
                  self.other_clip_prob)
-        _require(self.eval_windows >= 2, "sync.eval_windows", ">= 2", self.eval_windows)
-        _require(self.log_every >= 1, "sync.log_every", ">= 1", self.log_every)
+        require(self.eval_windows >= 2, "sync.eval_windows", ">= 2", self.eval_windows)
+        require(self.log_every >= 1, "sync.log_every", ">= 1", self.log_every)

@@ -88,7 +88,9 @@ def _make_speakers(cfg: CorpusConfig) -> list[Speaker]:
         gender = "M" if i % 2 == 0 else "W"
         if i < cfg.n_speakers:
             speaker_id = f"{gender}{i + 1:03d}"
-            split = "test" if i >= cfg.n_speakers - cfg.n_test_speakers else "train"
+            from_end = cfg.n_speakers - i  # the last speakers are held out: test, then validation
+            split = ("test" if from_end <= cfg.n_test_speakers
+                     else "val" if from_end <= cfg.n_test_speakers + cfg.n_val_speakers else "train")
         else:
             speaker_id = f"{'WRA' if gender == 'W' else 'WDA'}_Synth{i - cfg.n_speakers + 1:02d}"
             split = "hdtf"
@@ -207,22 +209,27 @@ def render_clip(job: ClipJob) -> ClipResult:
 
 
 def _contact_sheets(speakers: list[Speaker], results: list[ClipResult], out: Path) -> None:
-    thumbs = {(r.speaker_id, r.emotion, r.level): r.thumbnail for r in results if r.split != "hdtf"}
-    first = {}
-    for r in sorted(results, key=lambda r: r.clip_id):
-        first.setdefault((r.speaker_id, r.emotion, r.level), r.thumbnail)
-    mead = [s for s in speakers if s.split != "hdtf"]
-    cols = [(e, 1 if e == "neutral" else 3) for e in EMOTIONS]
-    tiles = [[first[(s.speaker_id, e, lv)] for e, lv in cols] for s in mead if all((s.speaker_id, e, lv) in thumbs for e, lv in cols)]
-    rows = [s.speaker_id for s in mead if all((s.speaker_id, e, lv) in thumbs for e, lv in cols)]
-    if tiles:
-        labels = [e if e == "neutral" else f"{e} L3" for e, _ in cols]
-        write_png(out / "contact_sheet.png", contact_sheet(tiles, rows, labels))
-        # Levels of every emotion for the first speaker: intensity must grow left to right.
-        sid = rows[0]
-        emotional = [e for e in EMOTIONS if e != "neutral"]
-        level_tiles = [[first[(sid, e, lv)] for lv in (1, 2, 3)] for e in emotional]
-        write_png(out / "contact_sheet_levels.png", contact_sheet(level_tiles, [f"{sid} {e}" for e in emotional], ["level 1", "level 2", "level 3"]))
+    """contact_sheet.png (MEAD-format speakers x the corpus's emotions, each at its strongest level) and
+    contact_sheet_levels.png (levels 1-3 of each emotional emotion, first speaker); a corpus of an
+    emotion subset gets sheets of that subset."""
+    first: dict[tuple[str, str, int], np.ndarray] = {}  # (speaker, emotion, level) -> first clip's frame
+    for r in results:  # results are sorted by clip id
+        if r.split != "hdtf":
+            first.setdefault((r.speaker_id, r.emotion, r.level), r.thumbnail)
+    present = {(emotion, level) for _, emotion, level in first}
+    cols = [(e, max(lv for em, lv in present if em == e)) for e in EMOTIONS if any(em == e for em, _ in present)]
+    rows = [s.speaker_id for s in speakers if s.split != "hdtf" and all((s.speaker_id, *c) in first for c in cols)]
+    if not rows:
+        return
+    labels = [e if e == "neutral" else f"{e} L{lv}" for e, lv in cols]
+    write_png(out / "contact_sheet.png", contact_sheet([[first[(sid, *c)] for c in cols] for sid in rows], rows, labels))
+    # Levels of every emotion for the first speaker: intensity must grow left to right.
+    sid = rows[0]
+    graded = [e for e, _ in cols if all((sid, e, lv) in first for lv in (1, 2, 3))]
+    if graded:
+        level_tiles = [[first[(sid, e, lv)] for lv in (1, 2, 3)] for e in graded]
+        write_png(out / "contact_sheet_levels.png",
+                  contact_sheet(level_tiles, [f"{sid} {e}" for e in graded], ["level 1", "level 2", "level 3"]))
 
 
 def generate_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = True) -> dict:

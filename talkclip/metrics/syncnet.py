@@ -265,37 +265,46 @@ def window_count(n_frames: int, n_samples: int) -> int:
 
 
 @torch.no_grad()
-def embed_windows(
-    model: SyncNet, frames_rgb: np.ndarray, mfcc_features: np.ndarray, n_windows: int, batch_size: int = 20
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Video and audio embeddings (n_windows, D) of windows i = 0..n_windows-1 (reference pairing).
+def embed_video_windows(model: SyncNet, frames_rgb: np.ndarray, n_windows: int, batch_size: int = 20) -> torch.Tensor:
+    """Video embeddings (n_windows, D) of windows i = 0..n_windows-1 (frames i..i+4).
 
-    Window i is video frames i..i+4 with MFCC frames 4i..4i+19. Frames are converted batch by batch so a
-    long clip never sits in memory as 224x224 floats all at once.
+    Frames are converted batch by batch so a long clip never sits in memory as 224x224 floats all at once.
     """
     model.eval()
     device = next(model.parameters()).device
-    needed_mfcc = (n_windows - 1) * MFCC_PER_VIDEO_FRAME + MFCC_WINDOW
-    if len(frames_rgb) < n_windows + WINDOW_FRAMES - 1 or len(mfcc_features) < needed_mfcc:
-        raise SyncInputError(
-            f"{n_windows} windows need {n_windows + WINDOW_FRAMES - 1} frames and {needed_mfcc} MFCC frames, "
-            f"got {len(frames_rgb)} and {len(mfcc_features)}"
-        )
-    mfcc_tensor = torch.from_numpy(np.ascontiguousarray(mfcc_features.T)).float()  # (13, n_mfcc)
-    video_embeddings, audio_embeddings = [], []
+    if len(frames_rgb) < n_windows + WINDOW_FRAMES - 1:
+        raise SyncInputError(f"{n_windows} windows need {n_windows + WINDOW_FRAMES - 1} frames, got {len(frames_rgb)}")
+    embeddings = []
     for start in range(0, n_windows, batch_size):
         stop = min(n_windows, start + batch_size)
         video = prepare_frames(frames_rgb[start : stop + WINDOW_FRAMES - 1])  # (3, t, 224, 224)
         frame_batch = torch.stack([video[:, i : i + WINDOW_FRAMES] for i in range(stop - start)])
-        mfcc_batch = torch.stack(
-            [
-                mfcc_tensor[:, i * MFCC_PER_VIDEO_FRAME : i * MFCC_PER_VIDEO_FRAME + MFCC_WINDOW]
-                for i in range(start, stop)
-            ]
-        ).unsqueeze(1)
-        video_embeddings.append(model.forward_lip(frame_batch.to(device)).cpu())
-        audio_embeddings.append(model.forward_aud(mfcc_batch.to(device)).cpu())
-    return torch.cat(video_embeddings), torch.cat(audio_embeddings)
+        embeddings.append(model.forward_lip(frame_batch.to(device)).cpu())
+    return torch.cat(embeddings)
+
+
+@torch.no_grad()
+def embed_audio_windows(model: SyncNet, mfcc_features: np.ndarray, n_windows: int, batch_size: int = 200) -> torch.Tensor:
+    """Audio embeddings (n_windows, D) of windows i = 0..n_windows-1 (MFCC frames 4i..4i+19)."""
+    model.eval()
+    device = next(model.parameters()).device
+    needed_mfcc = (n_windows - 1) * MFCC_PER_VIDEO_FRAME + MFCC_WINDOW
+    if len(mfcc_features) < needed_mfcc:
+        raise SyncInputError(f"{n_windows} windows need {needed_mfcc} MFCC frames, got {len(mfcc_features)}")
+    mfcc_tensor = torch.from_numpy(np.ascontiguousarray(mfcc_features.T)).float()  # (13, n_mfcc)
+    windows = mfcc_tensor.unfold(1, MFCC_WINDOW, MFCC_PER_VIDEO_FRAME)[:, :n_windows]  # (13, n_windows, 20)
+    windows = windows.permute(1, 0, 2).unsqueeze(1).contiguous()  # (n_windows, 1, 13, 20)
+    return torch.cat([model.forward_aud(windows[i : i + batch_size].to(device)).cpu()
+                      for i in range(0, n_windows, batch_size)])
+
+
+def embed_windows(
+    model: SyncNet, frames_rgb: np.ndarray, mfcc_features: np.ndarray, n_windows: int, batch_size: int = 20
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Video and audio embeddings (n_windows, D) of windows i = 0..n_windows-1 (reference pairing):
+    window i is video frames i..i+4 with MFCC frames 4i..4i+19."""
+    return (embed_video_windows(model, frames_rgb, n_windows, batch_size),
+            embed_audio_windows(model, mfcc_features, n_windows))
 
 
 def offset_distances(

@@ -19,7 +19,7 @@ MANIFEST_COLUMNS = (
     "clip_id", "speaker", "gender", "emotion", "level", "split", "fps", "frames",
     "video", "audio", "coeffs", "transcript", "alignment_method", "path",
 )
-SPLITS = ("train", "test", "hdtf")
+SPLITS = ("train", "val", "test", "hdtf")
 _REQUIRED_ARRAYS = ("expression", "pose", "phonemes")
 
 

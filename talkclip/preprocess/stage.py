@@ -88,7 +88,7 @@ def plan_corpus(
     """Tasks for a MEAD-layout root (``mead/`` and/or ``hdtf/`` below it, or a MEAD root itself).
 
     The embedded corpus carries ``corpus.json`` (speaker genders and splits) and ``transcripts.tsv``;
-    for real data, splits come from ``cfg.test_speakers`` and transcripts from the caller.
+    for real data, splits come from ``cfg.test_speakers`` / ``cfg.val_speakers`` and transcripts from the caller.
     ``coeffs_dir`` is a folder of ``{clip_id}.mat`` files, for MEAD fits kept outside the MEAD tree.
     """
     root = Path(root)
@@ -125,7 +125,8 @@ def plan_corpus(
         if rec.dataset == "hdtf":
             split = "hdtf"
         else:
-            split = splits.get(rec.speaker) or ("test" if rec.speaker in cfg.test_speakers else "train")
+            split = splits.get(rec.speaker) or (
+                "test" if rec.speaker in cfg.test_speakers else "val" if rec.speaker in cfg.val_speakers else "train")
         if rec.audio is None or rec.coeffs is None:
             missing = "audio" if rec.audio is None else "3DMM coefficients (.mat)"
             if strict:

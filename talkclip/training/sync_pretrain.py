@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from talkclip.config.loader import to_dict
 from talkclip.config.model import ModelConfig
 from talkclip.config.train import SyncPretrainConfig
+from talkclip.device import resolve_device
 from talkclip.model.discriminators import SyncDiscriminator
 
 from .checkpoint import CheckpointError, CheckpointMismatchError, config_mismatches, load_checkpoint, save_checkpoint
@@ -36,17 +37,6 @@ STREAM_SYNC_TRAIN = 10
 STREAM_SYNC_EVAL = 11
 # The model.* keys that shape D_sync; the only ones a sync checkpoint must agree on with the model config.
 SYNC_MODEL_KEYS = ("n_phonemes", "window", "expression_dim", "sync_disc_hidden")
-
-
-def resolve_device(name: str) -> torch.device:
-    """"auto" -> CUDA when available, else CPU; "cuda" without a GPU is an error, not a silent fallback."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but torch finds no CUDA GPU; use device: auto or cpu")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"device {name!r}: expected 'auto', 'cpu' or 'cuda'")
-    return torch.device(name)
 
 
 def step_seed(seed: int, *parts: int) -> int:

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 from talkclip.config.loader import to_dict
 from talkclip.config.model import TEXT_BACKBONES, ModelConfig
 from talkclip.config.train import TrainConfig
+from talkclip.device import resolve_device
 from talkclip.model import losses
 from talkclip.model.discriminators import TemporalDiscriminator
 from talkclip.model.talkclip_model import TalkCLIP
@@ -54,7 +55,7 @@ from .checkpoint import RESUMABLE_TRAIN_KEYS, check_config, load_checkpoint, res
 from .data import Batch, ClipStore, DescriptionTable, WindowSampler, batch_loader
 from .embeddings import cache_key, description_embeddings
 from .schedule import p_schedule
-from .sync_pretrain import load_sync_discriminator, resolve_device, step_seed
+from .sync_pretrain import load_sync_discriminator, step_seed
 
 STAGES = ("stage1", "stage2")
 # Streams of the (seed, stream, step) generators; distinct so no two draws share randomness.

@@ -1,8 +1,9 @@
 """Deterministic held-out evaluation of a TalkCLIP model during training (sweeps, early stopping).
 
 The trainer's own metrics are training-batch losses, which reward memorising the training
-speakers. Here a fixed set of windows from held-out clips (the ``test`` split by default: unseen
-speakers) is scored with the deployed path, the *text* style code:
+speakers. Here a fixed set of windows from held-out clips (the ``val`` split by default: validation
+speakers, seen neither in training nor in the reported tables) is scored with the deployed path,
+the *text* style code:
 
 - ``val_rec``: eq. 2 (mu L1 + (1 - mu)(1 - SSIM)) between E_d(phonemes, s_t) and the ground truth;
 - ``val_l1``: plain L1 of the same predictions;
@@ -16,8 +17,9 @@ Everything is a function of the data and ``seed``: window starts come from one
 cycle through each clip's variants, and style clips are centre-cropped. The model runs in eval mode
 (no dropout) under no_grad and its training mode is restored, so evaluating does not change training.
 
-Note: selecting hyper-parameters on the split later used for the reported tables leaks test
-information; give a dedicated split (``split=``) when the processed dataset has one.
+Sweeps select hyper-parameters on these metrics, so they must not come from the split the tables
+report (``test``): the embedded corpus holds ``corpus.n_val_speakers`` validation speakers out for
+this, and real MEAD folders ``preprocess.val_speakers``.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ class ValidationSet:
         *,
         n_windows: int = 64,
         seed: int = 0,
-        split: str = "test",
+        split: str = "val",
     ) -> ValidationSet:
         """``n_windows`` L-frame windows (L = train.clip_frames) of the ``split`` clips that have a
         description of the run's mode; ``model_cfg`` must be the effective (ablation) config, whose
@@ -172,7 +174,7 @@ def validation_loss(
     *,
     n_windows: int = 64,
     seed: int = 0,
-    split: str = "test",
+    split: str = "val",
 ) -> dict[str, float]:
     """One-shot form of ``ValidationSet.build(...).evaluate(model)`` (build the set once when
     evaluating repeatedly)."""
