@@ -160,11 +160,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.ablation:
         nesting = _ablation_nesting(model_cfg, train_cfg)
         train_cfg = dataclasses.replace(train_cfg, ablation=args.ablation)
-    with _tracked(f"train_{train_cfg.ablation}", {"model": model_cfg, "train": train_cfg}, **nesting) as run:
+    # MLflow run names: train_full_v2ss (stage 1 alone), train_full (stage 2 from it, or both stages).
+    run_name = f"train_{train_cfg.ablation}" + ("_v2ss" if args.stop_after == "stage1" else "")
+    with _tracked(run_name, {"model": model_cfg, "train": train_cfg}, **nesting) as run:
         backbone = load_text_backbone(effective_model_config(model_cfg, train_cfg))
         result = train(
             model_cfg, train_cfg, args.processed, args.annotated, args.out, args.sync or None,
-            on_log=run.on_log, resume=not args.restart, backbone=backbone,
+            on_log=run.on_log, resume=not args.restart, backbone=backbone, stop_after_stage=args.stop_after,
+            init_from=args.init_from,
         )
         metrics: dict = {
             "completed": result.completed, "global_step": result.global_step, "train_clips": result.n_train_clips,
@@ -353,6 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="ignore checkpoints in --out and start over")
     p.add_argument("--ablation", default=None, choices=["full", "simanno", "no_adapter", "no_vg", "no_clip"],
                    help="override train.ablation (the DVC ablation stages use this)")
+    p.add_argument("--stop-after", default=None, choices=["stage1"],
+                   help="train stage 1 (V2SS pretraining) only: ends with checkpoints/stage1.pt (DVC stage train_v2ss)")
+    p.add_argument("--init-from", default=None,
+                   help="start stage 2 from this stage-1 checkpoint of a run with the same settings "
+                        "(DVC stage train: models/v2ss/checkpoints/stage1.pt)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="Ray Tune sweep over the p-schedule, beta and the loss weights (ASHA)")

@@ -1,4 +1,5 @@
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -70,9 +71,31 @@ def test_corpus_cross_field_validation():
 
 
 def test_repository_params_file_is_valid():
-    from pathlib import Path
-
     from talkclip.config.params import load_params
 
     params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
     assert params.corpus.n_speakers >= 1
+
+
+def test_a_key_set_in_the_wrong_section_points_at_the_right_one(tmp_path):
+    # `dvc exp run -S train.beta=0.4` writes train.beta; beta is a model setting.
+    import yaml
+
+    from talkclip.config.model import ModelConfig
+    from talkclip.config.train import TrainConfig
+
+    repo_params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    repo_params["train"]["beta"] = 0.4
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(repo_params))
+    with pytest.raises(ConfigError) as err:
+        load_section(path, "train", TrainConfig)
+    assert "unknown key(s) train.beta" in str(err.value) and "did you mean model.beta?" in str(err.value)
+    # the model section itself still loads; a plain typo names no other section
+    assert load_section(path, "model", ModelConfig).beta == repo_params["model"]["beta"]
+    repo_params["train"] = {**repo_params["train"], "lamda_rec": 1.0}
+    del repo_params["train"]["beta"]
+    path.write_text(yaml.safe_dump(repo_params))
+    with pytest.raises(ConfigError) as err:
+        load_section(path, "train", TrainConfig)
+    assert "train.lamda_rec" in str(err.value) and "did you mean" not in str(err.value)

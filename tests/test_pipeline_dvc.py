@@ -59,7 +59,8 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(tmp_path):
     repo, env, dvc = fresh_repo(tmp_path, TINY)
     first = run([dvc, "repro"], repo, env)
     ablations = ("simanno", "no_adapter", "no_vg", "no_clip")
-    for stage in ("corpus", "preprocess", "annotate", "sync_pretrain", "syncnet", "train", "evaluate", "report",
+    for stage in ("corpus", "preprocess", "annotate", "sync_pretrain", "syncnet", "train_v2ss", "train", "evaluate",
+                  "report",
                   *(f"train_ablation@{a}" for a in ablations), *(f"evaluate_ablation@{a}" for a in ablations)):
         assert f"Running stage '{stage}'" in first.stdout, first.stdout[-2000:]
     preprocess = json.loads((repo / "metrics" / "preprocess.json").read_text())
@@ -78,6 +79,21 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(tmp_path):
 
     again = run([dvc, "repro"], repo, env)
     assert "Running stage" not in again.stdout and "up to date" in again.stdout
+
+    # What a change reruns: a stage-2-only setting (the p schedule) leaves the V2SS stage alone; beta
+    # (used by L_cos from the first step) invalidates both training stages but not D_sync or the SyncNet.
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for key, value, stale, fresh in (
+        ("train.p_final", 0.3, {"train"}, {"train_v2ss", "sync_pretrain", "syncnet", "preprocess"}),
+        ("model.beta", 0.4, {"train_v2ss", "train"}, {"sync_pretrain", "syncnet", "preprocess", "corpus"}),
+    ):
+        section, name = key.split(".")
+        changed = {**params, section: {**params[section], name: value}}
+        (repo / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
+        status = run([dvc, "status"], repo, env).stdout
+        out_of_date = {line[:-1] for line in status.splitlines() if line.endswith(":") and not line.startswith(("\t", " "))}
+        assert stale <= out_of_date and not fresh & out_of_date, (key, status)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 # A regression a careless change could make: the reconstruction loss switched off. Nothing else of

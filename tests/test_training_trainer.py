@@ -7,7 +7,7 @@ from test_training_toy import HashBackbone, tiny_model_config, toy_training_data
 
 from talkclip.config.train import TrainConfig
 from talkclip.model.talkclip_model import TalkCLIP
-from talkclip.training.checkpoint import CheckpointMismatchError, load_checkpoint
+from talkclip.training.checkpoint import CheckpointError, CheckpointMismatchError, load_checkpoint
 from talkclip.training.trainer import effective_model_config, train
 
 MODEL = tiny_model_config()
@@ -184,3 +184,24 @@ def test_stage1_only_then_resume_matches_the_full_run(data, reference, tmp_path)
     _assert_identical(reference[0].checkpoint, resumed.checkpoint)
     with pytest.raises(ValueError, match="stop_after_stage"):
         _train(data, tmp_path / "bad", stop_after_stage="stage3")
+
+
+def test_stage2_from_another_runs_stage1_checkpoint(data, reference, tmp_path):
+    """The pipeline's split: V2SS stage (stage 1 alone) in one folder, T2SS stage started from its stage1.pt."""
+    v2ss = _train(data, tmp_path / "v2ss", stop_after_stage="stage1")
+    stage1 = v2ss.out_dir / "checkpoints" / "stage1.pt"
+    t2ss = _train(data, tmp_path / "t2ss", init_from=stage1)
+    assert t2ss.completed and t2ss.resumed_from["from"] == str(stage1)
+    full_run, _ = reference
+    _assert_identical(t2ss.checkpoint, full_run.checkpoint)  # the same weights as one uninterrupted run
+    assert [e["stage"] for e in t2ss.history] == [e["stage"] for e in full_run.history]
+
+    # Stage-2-only settings may differ from the checkpoint's run; anything stage 1 depends on may not.
+    other_p = _train(data, tmp_path / "other_p", cfg=dataclasses.replace(SHORT, p_final=0.9), init_from=stage1)
+    assert other_p.completed
+    with pytest.raises(CheckpointMismatchError, match="train.lr"):
+        _train(data, tmp_path / "other_lr", cfg=dataclasses.replace(SHORT, lr=5e-4), init_from=stage1)
+    with pytest.raises(CheckpointError, match="end of stage 1"):  # a checkpoint of another stage-1 length
+        _train(data, tmp_path / "longer", cfg=dataclasses.replace(SHORT, stage1_steps=6), init_from=stage1)
+    with pytest.raises(ValueError, match="no stage 1"):
+        _train(data, tmp_path / "no_vg", cfg=dataclasses.replace(SHORT, ablation="no_vg"), init_from=stage1)

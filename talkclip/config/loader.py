@@ -157,4 +157,18 @@ def load_section(path: str | Path, section: str, cls: type[T]) -> T:
     try:
         return build(cls, data[section], section)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ConfigError(f"{path}: {exc}{_elsewhere_hint(data, section, cls)}") from None
+
+
+def _elsewhere_hint(data: Mapping[str, Any], section: str, cls: type) -> str:
+    """Point a key set in the wrong section (`-S train.beta=0.4`) at the section that has it."""
+    body = data[section] if isinstance(data[section], Mapping) else {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    hints = [
+        f"did you mean {other}.{key}?"
+        for key in body
+        if key not in known
+        for other, values in data.items()
+        if other != section and isinstance(values, Mapping) and key in values
+    ]
+    return f" ({'; '.join(hints)})" if hints else ""

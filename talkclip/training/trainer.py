@@ -51,13 +51,23 @@ from talkclip.model import losses
 from talkclip.model.discriminators import TemporalDiscriminator
 from talkclip.model.talkclip_model import TalkCLIP
 
-from .checkpoint import RESUMABLE_TRAIN_KEYS, check_config, load_checkpoint, restore, save_checkpoint
+from .checkpoint import (
+    RESUMABLE_TRAIN_KEYS,
+    CheckpointError,
+    check_config,
+    load_checkpoint,
+    restore,
+    save_checkpoint,
+)
 from .data import Batch, ClipStore, DescriptionTable, WindowSampler, batch_loader
 from .embeddings import cache_key, description_embeddings
 from .schedule import p_schedule
 from .sync_pretrain import load_sync_discriminator, step_seed
 
 STAGES = ("stage1", "stage2")
+# train.* keys that shape stage 2 only: a stage-1 checkpoint seeds a stage-2 run that changes them
+# (the pipeline's T2SS stage starts from its V2SS stage's checkpoint; see `train(init_from=...)`).
+STAGE2_ONLY_TRAIN_KEYS = frozenset({"p_schedule", "p_start", "p_final", "p_step_levels", "cos_gradient"})
 # Streams of the (seed, stream, step) generators; distinct so no two draws share randomness.
 BATCH_STREAM = {"stage1": 1, "stage2": 2}
 COIN_STREAM = 3
@@ -237,6 +247,27 @@ class _Trainer:
         self.accumulator = _Accumulator(checkpoint["extra"].get("accumulator"))
         self.resumed_from = dict(progress)
 
+    def init_from_stage1(self, path: Path) -> None:
+        """Continue from another run's checkpoint at the end of stage 1 (V2SS pretraining done): the same
+        state an uninterrupted run has there, so stage 2 then runs exactly as it would have."""
+        if not self.train_cfg.video_guided:
+            raise ValueError(f"{path}: ablation {self.train_cfg.ablation!r} has no stage 1 to start from")
+        checkpoint = load_checkpoint(path)
+        check_config(path, checkpoint, self.config, ignore={"train": RESUMABLE_TRAIN_KEYS | STAGE2_ONLY_TRAIN_KEYS})
+        progress = checkpoint["progress"]
+        done = progress["steps_done"]
+        if progress["stage"] != "stage1" or done["stage1"] != self.lengths["stage1"] or done["stage2"] != 0:
+            raise CheckpointError(
+                f"{path}: not the end of stage 1 of a run with train.stage1_steps = {self.lengths['stage1']} "
+                f"(it holds stage {progress['stage']!r} with steps {done})"
+            )
+        restore(checkpoint, modules=self._modules(), optimizers=self._optimizers(), rng=True)
+        self.stage, self.stage_step, self.global_step = progress["stage"], progress["stage_step"], progress["global_step"]
+        self.steps_done = dict(done)
+        self.history = list(checkpoint["extra"].get("history", []))
+        self.accumulator = _Accumulator(checkpoint["extra"].get("accumulator"))
+        self.resumed_from = {**progress, "from": str(path)}
+
     # ----------------------------------------------------------------- one step
     def train_step(self, stage: str, step: int, batch: Batch) -> dict[str, float]:
         cfg = self.train_cfg
@@ -370,6 +401,7 @@ def train(
     backbone=None,
     cache_dir: str | Path | None = None,
     on_eval: EvalHook | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train TalkCLIP into ``out_dir`` (checkpoints/last.pt, checkpoints/stage1.pt, checkpoints/final.pt).
 
@@ -383,6 +415,9 @@ def train(
     backbone: an already loaded text backbone (default: load_text_backbone(model config)).
     cache_dir: where description embeddings are cached (default ``out_dir/embedding_cache``).
     on_eval(stage, global_step, model): called just before each on_log, with the live model (held-out evaluation).
+    init_from: a checkpoint at the end of stage 1 (``checkpoints/stage1.pt`` of a run with the same model and
+    stage-1 settings; STAGE2_ONLY_TRAIN_KEYS may differ): stage 2 starts from it, exactly as the run that wrote it
+    would have continued. Used when ``out_dir`` holds no checkpoint to resume (its own last.pt wins).
     """
     if max_steps is not None and max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
@@ -400,6 +435,8 @@ def train(
     )
     if resume:
         trainer.try_resume()
+    if init_from is not None and trainer.resumed_from is None:
+        trainer.init_from_stage1(Path(init_from))
     rate = float("nan")
     if max_steps is None or trainer.global_step < max_steps:
         rate = trainer.run(on_log, max_steps, on_eval)
