@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 import torch
-
 from _report import print_table
+
 from talkclip.corpus.identity import sample_identity
 from talkclip.corpus.renderer import FaceRenderer
 from talkclip.metrics.cpbd import cpbd_video

@@ -16,14 +16,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import peak_rss_mb, print_table  # noqa: E402
+from _report import peak_rss_mb, print_table
 
-from talkclip.config.loader import build, to_dict  # noqa: E402
-from talkclip.config.model import ModelConfig  # noqa: E402
-from talkclip.config.train import SyncPretrainConfig, TrainConfig  # noqa: E402
-
-from talkclip.config.loader import read_yaml  # noqa: E402
-from talkclip.config.profiles import apply_profile  # noqa: E402
+from talkclip.config.loader import (
+    build,
+    read_yaml,
+    to_dict,
+)
+from talkclip.config.model import ModelConfig
+from talkclip.config.profiles import apply_profile
+from talkclip.config.train import SyncPretrainConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "profiles"

@@ -6,10 +6,9 @@ from talkclip.atomic import atomic_dir, atomic_path
 def test_atomic_path_leaves_old_file_on_failure(tmp_path):
     dest = tmp_path / "out.txt"
     dest.write_text("old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(dest) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(dest) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert dest.read_text() == "old"
     assert list(tmp_path.iterdir()) == [dest]
 
@@ -21,10 +20,9 @@ def test_atomic_dir_replaces_whole_folder(tmp_path):
     with atomic_dir(dest) as tmp:
         (tmp / "new.txt").write_text("y")
     assert sorted(p.name for p in dest.iterdir()) == ["new.txt"]
-    with pytest.raises(RuntimeError):
-        with atomic_dir(dest) as tmp:
-            (tmp / "partial.txt").write_text("z")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_dir(dest) as tmp:
+        (tmp / "partial.txt").write_text("z")
+        raise RuntimeError("killed")
     assert sorted(p.name for p in dest.iterdir()) == ["new.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus"]
 

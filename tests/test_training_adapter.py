@@ -1,5 +1,4 @@
 """The T2SS adapter can reach any video style code, and stage 1 trains it (L_cos) without touching E_v."""
-import dataclasses
 
 import pytest
 import torch

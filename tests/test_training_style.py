@@ -11,8 +11,9 @@ THRESHOLDS_MEASURED below are the seeds 0 / 1 / 2 of this exact setup (train.see
 sit below the worst seed and, for the accuracy, far above chance plus sampling noise (120 texts: the
 binomial 99th percentile at p = 0.25 is ~0.36).
 """
-import pytest
 from pathlib import Path
+
+import pytest
 
 from talkclip.config.annotate import AnnotateConfig
 from talkclip.config.corpus import CorpusConfig
@@ -23,7 +24,7 @@ from talkclip.config.train import SyncPretrainConfig, TrainConfig
 
 pytestmark = pytest.mark.slow
 
-from talkclip.config.profiles import apply_profile  # noqa: E402
+from talkclip.config.profiles import apply_profile
 
 PROFILES = Path(__file__).resolve().parents[1] / "profiles"
 EMOTIONS = ["angry", "happy", "sad", "surprised"]
