@@ -261,11 +261,17 @@ def train_syncnet(
         **{f"final_{k}": float(np.mean([h[k] for h in tail])) for k in ("loss", "pos_dist", "neg_dist", "match_acc")},
     }
     if out_path is not None:
-        out_path = Path(out_path)
-        with atomic_path(out_path) as tmp:
-            torch.save(model.state_dict(), tmp)
-        write_text(out_path.with_name(out_path.name + ".json"), json.dumps(record, indent=2) + "\n")
+        save_syncnet(model, record, out_path)
     return model, record
+
+
+def save_syncnet(model: SyncNet, record: dict, out_path: str | Path) -> None:
+    """The weights at ``out_path`` (what `load_syncnet` reads) and the record beside them as
+    ``{out_path}.json``, each written whole or not at all."""
+    out_path = Path(out_path)
+    with atomic_path(out_path) as tmp:
+        torch.save(model.state_dict(), tmp)
+    write_text(out_path.with_name(out_path.name + ".json"), json.dumps(record, indent=2) + "\n")
 
 
 def _sync(model: SyncNet, video_emb: torch.Tensor, audio: np.ndarray) -> tuple[int, float, float]:
@@ -331,8 +337,5 @@ def train_syncnet_on_corpus(
     held = [load_sync_clip(video, wav, keep_audio=True) for video, wav in held_pairs]
     record["heldout"] = heldout_report(model, held)
     record["heldout_clip_names"] = [c.name for c in held]
-    out_path = Path(out_path)
-    with atomic_path(out_path) as tmp:
-        torch.save(model.state_dict(), tmp)
-    write_text(out_path.with_name(out_path.name + ".json"), json.dumps(record, indent=2) + "\n")
+    save_syncnet(model, record, out_path)
     return model, record

@@ -239,13 +239,18 @@ class _Trainer:
             return
         checkpoint = load_checkpoint(path)
         check_config(path, checkpoint, self.config, ignore={"train": RESUMABLE_TRAIN_KEYS})
+        self.resumed_from = dict(self._adopt(checkpoint))
+
+    def _adopt(self, checkpoint: dict) -> dict:
+        """Take over a checkpoint's weights, optimizer and RNG states, progress, history and loss
+        accumulator (its config already checked); returns its progress."""
         restore(checkpoint, modules=self._modules(), optimizers=self._optimizers(), rng=True)
         progress = checkpoint["progress"]
         self.stage, self.stage_step, self.global_step = progress["stage"], progress["stage_step"], progress["global_step"]
         self.steps_done = dict(progress["steps_done"])
         self.history = list(checkpoint["extra"].get("history", []))
         self.accumulator = _Accumulator(checkpoint["extra"].get("accumulator"))
-        self.resumed_from = dict(progress)
+        return progress
 
     def init_from_stage1(self, path: Path) -> None:
         """Continue from another run's checkpoint at the end of stage 1 (V2SS pretraining done): the same
@@ -261,12 +266,7 @@ class _Trainer:
                 f"{path}: not the end of stage 1 of a run with train.stage1_steps = {self.lengths['stage1']} "
                 f"(it holds stage {progress['stage']!r} with steps {done})"
             )
-        restore(checkpoint, modules=self._modules(), optimizers=self._optimizers(), rng=True)
-        self.stage, self.stage_step, self.global_step = progress["stage"], progress["stage_step"], progress["global_step"]
-        self.steps_done = dict(done)
-        self.history = list(checkpoint["extra"].get("history", []))
-        self.accumulator = _Accumulator(checkpoint["extra"].get("accumulator"))
-        self.resumed_from = {**progress, "from": str(path)}
+        self.resumed_from = {**self._adopt(checkpoint), "from": str(path)}
 
     # ----------------------------------------------------------------- one step
     def train_step(self, stage: str, step: int, batch: Batch) -> dict[str, float]:
