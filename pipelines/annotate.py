@@ -1,8 +1,11 @@
-"""DVC stage `annotate`: data/processed + params `annotate` -> data/annotated, metrics/annotate.json."""
+"""DVC stage `annotate`: processed dataset + params `annotate` -> TA-MEAD descriptions and metrics.
+
+Paths and flags come from the stage's command line in dvc.yaml (where each path is written once).
+"""
 import sys
 
 from talkclip.cli import main
 
 # The guard matters: worker processes are spawned and re-import this file.
 if __name__ == "__main__":
-    sys.exit(main(["annotate", "--processed", "data/processed", "--out", "data/annotated", "--metrics", "metrics/annotate.json"]))
+    sys.exit(main(["annotate", *sys.argv[1:]]))

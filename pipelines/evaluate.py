@@ -1,21 +1,11 @@
-"""DVC stages `evaluate` (full model: Table 1) and `evaluate_ablation@{variant}` (text style, MEAD split: Table 2).
+"""DVC stage `evaluate`: the paper's self-driven evaluation of the trained model (Table 1, style and OOD accuracy).
+Sync_conf / LSE-D come from the `syncnet` stage's weights.
 
-Sync_conf / LSE-D come from the `syncnet` stage's weights (models/syncnet/syncnet.pt).
-
-    python pipelines/evaluate.py          -> models/eval, metrics/eval.json
-    python pipelines/evaluate.py simanno  -> models/eval_ablations/simanno, metrics/eval_ablations/simanno.json
+Paths and flags come from the stage's command line in dvc.yaml (where each path is written once).
 """
 import sys
 
 from talkclip.cli import main
 
 if __name__ == "__main__":
-    ablation = sys.argv[1] if len(sys.argv) > 1 else None
-    if ablation is None:
-        args = ["--checkpoint", "models/train/checkpoints/final.pt", "--out", "models/eval",
-                "--metrics", "metrics/eval.json"]
-    else:
-        args = ["--checkpoint", f"models/ablations/{ablation}/checkpoints/final.pt", "--text-only", "--ablation", ablation,
-                "--out", f"models/eval_ablations/{ablation}", "--metrics", f"metrics/eval_ablations/{ablation}.json"]
-    sys.exit(main(["selfdriven", "--processed", "data/processed", "--annotated", "data/annotated",
-                   "--syncnet", "models/syncnet/syncnet.pt", *args]))
+    sys.exit(main(["selfdriven", *sys.argv[1:]]))

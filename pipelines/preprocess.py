@@ -1,8 +1,11 @@
-"""DVC stage `preprocess`: data/corpus + params `preprocess` -> data/processed, metrics/preprocess.json."""
+"""DVC stage `preprocess`: corpus + params `preprocess` -> the processed dataset and its metrics.
+
+Paths and flags come from the stage's command line in dvc.yaml (where each path is written once).
+"""
 import sys
 
 from talkclip.cli import main
 
 # The guard matters: worker processes are spawned and re-import this file.
 if __name__ == "__main__":
-    sys.exit(main(["preprocess", "--corpus", "data/corpus", "--out", "data/processed", "--metrics", "metrics/preprocess.json"]))
+    sys.exit(main(["preprocess", *sys.argv[1:]]))

@@ -1,8 +1,10 @@
-"""DVC stage `sync_pretrain`: data/processed + params `model`, `sync` -> models/sync/d_sync.pt, metrics/sync.json."""
+"""DVC stage `sync_pretrain`: processed dataset + params `model`, `sync` -> the pretrained D_sync.
+
+Paths and flags come from the stage's command line in dvc.yaml (where each path is written once).
+"""
 import sys
 
 from talkclip.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["sync-pretrain", "--processed", "data/processed", "--out", "models/sync/d_sync.pt",
-                   "--metrics", "metrics/sync.json"]))
+    sys.exit(main(["sync-pretrain", *sys.argv[1:]]))

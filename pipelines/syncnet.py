@@ -1,12 +1,12 @@
-"""DVC stage `syncnet`: data/corpus + params `syncnet` -> models/syncnet/syncnet.pt, metrics/syncnet.json.
+"""DVC stage `syncnet`: corpus + params `syncnet` -> the evaluation SyncNet (syncnet_python's architecture)
+behind Sync_conf / LSE-D, trained on the corpus's training speakers because the official weights are not
+available offline.
 
-The evaluation SyncNet (syncnet_python's architecture) behind the Sync_conf / LSE-D columns, trained on
-the corpus's training speakers because the official weights are not available offline.
+Paths and flags come from the stage's command line in dvc.yaml (where each path is written once).
 """
 import sys
 
 from talkclip.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main(["syncnet-train", "--corpus", "data/corpus", "--out", "models/syncnet/syncnet.pt",
-                   "--metrics", "metrics/syncnet.json"]))
+    sys.exit(main(["syncnet-train", *sys.argv[1:]]))

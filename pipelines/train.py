@@ -1,21 +1,11 @@
-"""DVC stages `train` (T2SS training of the full model) and `train_ablation@{variant}` (both stages).
+"""DVC stages `train_v2ss` and `train`, TalkCLIP training: `train_v2ss` runs stage 1 (V2SS pretraining, `--stop-after stage1`),
+`train` stage 2 (T2SS) from its checkpoint (`--init-from`), so a p-schedule change reruns stage 2 only.
 
-    python pipelines/train.py            -> models/train, metrics/train.json: stage 2, started from the
-                                            `train_v2ss` stage's models/v2ss/checkpoints/stage1.pt
-    python pipelines/train.py simanno    -> models/ablations/simanno, metrics/ablations/simanno.json:
-                                            V2SS pretraining then T2SS training in one stage
+Paths and flags come from the stage's command line in dvc.yaml (where each path is written once).
 """
 import sys
 
 from talkclip.cli import main
 
 if __name__ == "__main__":
-    ablation = sys.argv[1] if len(sys.argv) > 1 else None
-    if ablation is None:
-        args = ["--out", "models/train", "--metrics", "metrics/train.json",
-                "--init-from", "models/v2ss/checkpoints/stage1.pt"]
-    else:
-        args = ["--out", f"models/ablations/{ablation}", "--metrics", f"metrics/ablations/{ablation}.json",
-                "--ablation", ablation]
-    sys.exit(main(["train", "--processed", "data/processed", "--annotated", "data/annotated",
-                   "--sync", "models/sync/d_sync.pt", *args]))
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -22,14 +22,13 @@ def _tracked(stage: str, params: object, **kwargs):
 
 
 def _ablation_nesting(model_cfg, train_cfg) -> dict:
-    """tracked_run arguments that nest an ablation stage (training or evaluation) under one MLflow
-    container run per base configuration: the DVC stages are separate processes, so they find their
-    parent by name, and the name carries a digest of the model and train settings (the ablation
-    itself aside) so that ablations of different configurations never share a parent."""
+    """tracked_run arguments that nest a variant's run (training or evaluation) under one MLflow
+    container run per full-model configuration: separate processes find their parent by name, and the
+    name carries a digest of the full model's model and train settings (the configuration the variants
+    are derived from), so that ablations of different configurations never share a parent."""
     import hashlib
 
-    train = {k: v for k, v in to_dict(train_cfg).items() if k != "ablation"}
-    payload = json.dumps({"model": to_dict(model_cfg), "train": train}, sort_keys=True, default=str)
+    payload = json.dumps({"model": to_dict(model_cfg), "train": to_dict(train_cfg)}, sort_keys=True, default=str)
     return {"nested": True, "parent_name": f"ablations-{hashlib.sha256(payload.encode()).hexdigest()[:8]}"}
 
 
@@ -89,8 +88,11 @@ def cmd_sync_pretrain(args: argparse.Namespace) -> None:
     from talkclip.config.train import SyncPretrainConfig
     from talkclip.training.sync_pretrain import pretrain_sync
 
+    from talkclip.device import set_threads
+
     model_cfg = load_section(args.params, "model", ModelConfig)
     sync_cfg = load_section(args.params, "sync", SyncPretrainConfig)
+    set_threads(sync_cfg.threads)
     with _tracked("sync_pretrain", {"model": model_cfg, "sync": sync_cfg}) as run:
         result = pretrain_sync(model_cfg, sync_cfg, args.processed, args.out, on_log=run.on_log)
         metrics = {
@@ -107,7 +109,10 @@ def cmd_syncnet_train(args: argparse.Namespace) -> None:
     from talkclip.config.syncnet import SyncNetConfig
     from talkclip.metrics.syncnet_train import train_syncnet_on_corpus
 
+    from talkclip.device import set_threads
+
     cfg = load_section(args.params, "syncnet", SyncNetConfig)
+    set_threads(cfg.threads)
     with _tracked("syncnet", {"syncnet": cfg}) as run:
         _, record = train_syncnet_on_corpus(args.corpus, args.out, cfg, progress=not args.quiet,
                                             on_log=lambda step, values: run.log_metrics(step, values))
@@ -119,66 +124,31 @@ def cmd_syncnet_train(args: argparse.Namespace) -> None:
     _write_metrics(args.metrics, metrics)
 
 
-def style_probes(checkpoint: Path, processed: str, annotated: str, train_cfg, backbone) -> dict:
-    """The issue's style checks on a trained model: text->video-centroid accuracy and style dependence.
-
-    ``backbone`` is the frozen text backbone the model was trained with (the trainer's, not reloaded).
-    """
-    from talkclip.inference import load_model
-    from talkclip.training.data import ClipStore, DescriptionTable
-    from talkclip.training.embeddings import description_embeddings
-    from talkclip.training.style_probe import style_dependence, text_centroid_accuracy
-
-    model, _ = load_model(checkpoint)
-    train_store = ClipStore.load(processed, "train", train_cfg.clip_frames)
-    test_store = ClipStore.load(processed, "test", train_cfg.clip_frames)
-    descriptions = DescriptionTable.load(annotated, train_cfg.description_mode)
-    table, _, _ = description_embeddings(backbone, descriptions.texts, Path(checkpoint).parent.parent / "embedding_cache")
-    centroid = text_centroid_accuracy(model, train_store, test_store, descriptions, table)
-    dependence = style_dependence(model, test_store)
-    return {
-        "text_centroid_accuracy": round(centroid.accuracy, 4),
-        "text_centroid_accuracy_centred": round(centroid.centred_accuracy, 4),
-        "text_centroid_chance": round(centroid.chance, 4),
-        "text_centroid_n_texts": centroid.n_texts,
-        "style_dependence_r": round(dependence.correlation, 4),
-        "style_offset_gain": round(dependence.offset_gain, 4),
-    }
-
-
 def cmd_train(args: argparse.Namespace) -> None:
-    import dataclasses
-
     from talkclip.config.model import ModelConfig
     from talkclip.config.train import TrainConfig
+    from talkclip.device import set_threads
     from talkclip.model.text_backbone import load_text_backbone
-    from talkclip.training.trainer import effective_model_config, train
+    from talkclip.training.stage import run_training
 
     model_cfg = load_section(args.params, "model", ModelConfig)
     train_cfg = load_section(args.params, "train", TrainConfig)
-    nesting = {}
+    set_threads(train_cfg.threads)
+    nesting, name = {}, "full"
     if args.ablation:
+        from talkclip.config.ablation import load_ablation
+
+        ablation = load_ablation(args.ablation)
         nesting = _ablation_nesting(model_cfg, train_cfg)
-        train_cfg = dataclasses.replace(train_cfg, ablation=args.ablation)
+        model_cfg, train_cfg = ablation.apply(model_cfg, train_cfg)
+        name = ablation.name
     # MLflow run names: train_full_v2ss (stage 1 alone), train_full (stage 2 from it, or both stages).
-    run_name = f"train_{train_cfg.ablation}" + ("_v2ss" if args.stop_after == "stage1" else "")
+    run_name = f"train_{name}" + ("_v2ss" if args.stop_after == "stage1" else "")
     with _tracked(run_name, {"model": model_cfg, "train": train_cfg}, **nesting) as run:
-        backbone = load_text_backbone(effective_model_config(model_cfg, train_cfg))
-        result = train(
-            model_cfg, train_cfg, args.processed, args.annotated, args.out, args.sync or None,
-            on_log=run.on_log, resume=not args.restart, backbone=backbone, stop_after_stage=args.stop_after,
-            init_from=args.init_from,
+        _, metrics = run_training(
+            model_cfg, train_cfg, args.processed, args.annotated, args.sync or None, args.out, run,
+            load_text_backbone(model_cfg), restart=args.restart, stop_after=args.stop_after, init_from=args.init_from,
         )
-        metrics: dict = {
-            "completed": result.completed, "global_step": result.global_step, "train_clips": result.n_train_clips,
-            "windows_per_second": round(result.windows_per_second, 1),
-        }
-        for stage, values in result.final_metrics.items():
-            for key, value in values.items():
-                metrics[f"{stage}_{key}"] = round(float(value), 5)
-        metrics.update(style_probes(result.checkpoint, args.processed, args.annotated, train_cfg, backbone))
-        run.log_metrics(result.global_step, metrics)
-        run.log_artifact(result.checkpoint, "checkpoints")
     _write_metrics(args.metrics, metrics)
 
 
@@ -217,34 +187,40 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_selfdriven(args: argparse.Namespace) -> None:
-    from talkclip.selfdriven import run_selfdriven, sample_videos
+    from talkclip.device import set_threads
+    from talkclip.selfdriven import run_selfdriven, sample_videos, selfdriven_metrics
 
-    nesting, stage = {}, "evaluate"
-    if args.ablation:
-        from talkclip.config.model import ModelConfig
-        from talkclip.config.train import TrainConfig
-
-        nesting = _ablation_nesting(load_section(args.params, "model", ModelConfig),
-                                    load_section(args.params, "train", TrainConfig))
-        stage = f"evaluate_{args.ablation}"
+    set_threads(args.threads)
     params = {"checkpoint": args.checkpoint, "syncnet": args.syncnet or "none", "image_size": args.image_size,
               "text_only": args.text_only}
-    with _tracked(stage, params, **nesting) as run:
+    with _tracked("evaluate", params) as run:
         results = run_selfdriven(args.checkpoint, args.processed, args.annotated, args.out,
                                  syncnet=args.syncnet or None, image_size=args.image_size,
                                  text_only=args.text_only)
-        metrics = {
-            f"{method}/{dataset}/{key}": value
-            for method, by in results["table1"].items() for dataset, values in by.items() for key, value in values.items()
-        }
-        metrics.update({f"style_accuracy_{k}": v["accuracy"] for k, v in results["style"].items()})
-        metrics["ood_accuracy"] = results["ood"]["accuracy"]
+        metrics = selfdriven_metrics(results)
         run.log_metrics(0, {**metrics, **{f"seconds/{k}": v for k, v in results["seconds"].items()}})
         run.log_artifact(Path(args.out) / "results.json")
         run.log_artifact(Path(args.out) / "scores", "scores")
         for video in sample_videos(args.out, per_style=2):
             run.log_artifact(video, f"samples/{video.parent.parent.name}/{video.parent.name}")
     _write_metrics(args.metrics, {k.replace(" ", "_"): round(float(v), 5) for k, v in metrics.items()})
+
+
+def cmd_ablations(args: argparse.Namespace) -> None:
+    from talkclip.ablations import run_ablations
+    from talkclip.config.model import ModelConfig
+    from talkclip.config.train import TrainConfig
+
+    results = run_ablations(
+        args.folder, load_section(args.params, "model", ModelConfig), load_section(args.params, "train", TrainConfig),
+        args.processed, args.annotated, args.sync or None, args.stage1 or None, args.syncnet or None, args.out,
+        jobs=args.jobs, image_size=args.image_size,
+    )
+    flat = {name: {"label": r["label"], **{k: r["train"][k] for k in ("text_centroid_accuracy", "style_offset_gain",
+                                                                       "windows_per_second")},
+                   **{k.replace(" ", "_"): round(float(v), 5) for k, v in r["eval"].items()}}
+            for name, r in results.items()}
+    _write_metrics(args.metrics, flat)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -254,7 +230,7 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     results = json.loads((Path(args.eval) / "results.json").read_text())
     with _tracked("report", {"eval": args.eval}) as run:
-        written = write_report(results, args.eval, args.out, ablations_dir=args.ablations or None)
+        written = write_report(results, args.eval, args.out, ablations_dir=args.ablations or None, curves=args.curves)
         for path in written.values():
             run.log_artifact(path)
         for table in ("table1", "table2"):
@@ -354,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", default="models/sync/d_sync.pt", help="pretrained D_sync ('' = no sync loss)")
     p.add_argument("--out", default="models/train")
     p.add_argument("--restart", action="store_true", help="ignore checkpoints in --out and start over")
-    p.add_argument("--ablation", default=None, choices=["full", "simanno", "no_adapter", "no_vg", "no_clip"],
-                   help="override train.ablation (the DVC ablation stages use this)")
+    p.add_argument("--ablation", default=None,
+                   help="an ablation file (ablations/{name}.yaml) whose overrides define the variant to train")
     p.add_argument("--stop-after", default=None, choices=["stage1"],
                    help="train stage 1 (V2SS pretraining) only: ends with checkpoints/stage1.pt (DVC stage train_v2ss)")
     p.add_argument("--init-from", default=None,
@@ -381,14 +357,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--syncnet", default="", help="SyncNet weights for Sync_conf (e.g. syncnet_v2.model); '' = none")
     p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--text-only", action="store_true", help="MEAD-format split, text style only (ablation rows)")
-    p.add_argument("--ablation", default=None, choices=["simanno", "no_adapter", "no_vg", "no_clip"],
-                   help="the checkpoint is this ablation's (its MLflow run nests with the ablation's training)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = $OMP_NUM_THREADS, else every core)")
     p.add_argument("--out", default="models/eval")
     p.set_defaults(func=cmd_selfdriven)
 
+    p = sub.add_parser("ablations", help="train and evaluate every variant of an ablations folder (Table 2)")
+    common(p)
+    p.add_argument("--folder", default="ablations", help="one {name}.yaml per variant (ablations/README.md)")
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--annotated", default="data/annotated")
+    p.add_argument("--sync", default="models/sync/d_sync.pt", help="pretrained D_sync ('' = no sync loss)")
+    p.add_argument("--stage1", default="models/v2ss/checkpoints/stage1.pt",
+                   help="the full model's stage-1 checkpoint, shared by variants that differ only on the text side")
+    p.add_argument("--syncnet", default="models/syncnet/syncnet.pt", help="SyncNet weights for Sync_conf ('' = none)")
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--jobs", type=int, default=0, help="variants at once (0 = one per usable core, 1 thread each)")
+    p.add_argument("--out", default="models/ablations")
+    p.set_defaults(func=cmd_ablations)
+
     p = sub.add_parser("report", help="Tables 1 and 2 (md/tex/csv) beside the paper's rows, and plots")
     p.add_argument("--eval", default="models/eval")
-    p.add_argument("--ablations", default="", help="folder of {variant}/results.json from --text-only evaluations")
+    p.add_argument("--ablations", default="", help="the ablations stage's folder (index.json, {name}/eval/results.json)")
+    p.add_argument("--curves", nargs="*", default=[], help="learning-curve CSVs of the training stages (curves.csv)")
     p.add_argument("--out", default="reports")
     p.set_defaults(func=cmd_report)
 

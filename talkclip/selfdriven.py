@@ -29,8 +29,6 @@ from talkclip.formats.media import read_audio, write_video
 from talkclip.preprocess.dataset import read_clip, read_manifest
 
 DATASETS = {"test": "MEAD", "hdtf": "HDTF"}
-# train.ablation -> the paper's Table 2 row names.
-ABLATION_NAMES = {"simanno": "SimAnno", "no_adapter": "w/o Adapter", "no_vg": "w/o VG", "no_clip": "w/o CLIP"}
 SAMPLE_RATE = 16000
 
 
@@ -200,6 +198,21 @@ def run_selfdriven(
     return results
 
 
+def selfdriven_metrics(results: dict) -> dict[str, float]:
+    """The flat metrics of :func:`run_selfdriven`'s results: every Table 1 cell
+    (``{method}/{dataset}/{metric}``), the style accuracies and the OOD accuracy."""
+    metrics = {
+        f"{method}/{dataset}/{key}": value
+        for method, by in results["table1"].items() for dataset, values in by.items() for key, value in values.items()
+    }
+    for style, report in results["style"].items():
+        metrics[f"style_accuracy_{style}"] = report["accuracy"]
+        if report.get("level_accuracy") is not None:
+            metrics[f"level_accuracy_{style}"] = report["level_accuracy"]
+    metrics["ood_accuracy"] = results["ood"]["accuracy"]
+    return metrics
+
+
 def sample_videos(out_dir: str | Path, per_style: int = 2) -> list[Path]:
     """A few generated videos of an evaluation folder (the first clips of each style and dataset), for
     experiment tracking: ``generated/{style}/{dataset}/{clip}.mp4``."""
@@ -210,7 +223,8 @@ def sample_videos(out_dir: str | Path, per_style: int = 2) -> list[Path]:
 
 
 def write_report(
-    results: dict, eval_dir: str | Path, report_dir: str | Path, ablations_dir: str | Path | None = None
+    results: dict, eval_dir: str | Path, report_dir: str | Path, ablations_dir: str | Path | None = None,
+    curves: list[str | Path] | None = None,
 ) -> dict[str, Path]:
     """Table 1 (and Table 2 when ablation results are given) beside the paper's rows, and the PNG plots."""
     from talkclip.formats.media import read_video
@@ -223,19 +237,26 @@ def write_report(
                           landmark_source="given (renderer)")
     written = {f"table1.{k}": v for k, v in tables.write_table(table, report_dir / "table1").items()}
     if ablations_dir is not None:
-        # Table 2: the full model's MEAD text-style row and each ablation's, same protocol.
+        # Table 2: the full model's MEAD text-style row and each variant's (talkclip.ablations), same protocol,
+        # in the order and with the labels of the ablation files.
         def row(result: dict) -> dict:
-            return {**result["table1"]["TalkCLIP (text style)"]["MEAD"], "style_accuracy": result["style"]["text"]["accuracy"]}
+            return {**result["table1"]["TalkCLIP (text style)"]["MEAD"], "style_accuracy": result["style"]["text"]["accuracy"],
+                    "ood_accuracy": result["ood"]["accuracy"]}
 
-        rows = {"Full": row(results)}
-        for path in sorted(Path(ablations_dir).glob("*/results.json")):
-            rows[ABLATION_NAMES.get(path.parent.name, path.parent.name)] = row(json.loads(path.read_text()))
+        ablations_dir = Path(ablations_dir)
+        index_path = ablations_dir / "index.json"
+        if not index_path.is_file():
+            raise FileNotFoundError(f"{index_path}: the ablations stage's index of variants is missing")
+        rows = {}
+        for entry in json.loads(index_path.read_text()):
+            rows[entry["label"]] = row(json.loads((ablations_dir / entry["name"] / "eval" / "results.json").read_text()))
+        rows["Full"] = row(results)
         table2 = tables.table2(rows, weights_label, crop_size=results.get("image_size", 128),
                                landmark_source="given (renderer)")
         written.update({f"table2.{k}": v for k, v in tables.write_table(table2, report_dir / "table2").items()})
         written["ablation_bars"] = plots.plot_metric_bars(
             rows, report_dir / "ablation_bars.png", title="Ablations, MEAD-format test split (measured)",
-            metrics=("ssim", "f_lmd", "m_lmd", "style_accuracy"))
+            metrics=("ssim", "f_lmd", "m_lmd", "style_accuracy", "ood_accuracy"))
     flat = {f"{method} / {dataset}": metrics for method, by in results["table1"].items() for dataset, metrics in by.items()}
     written["metric_bars"] = plots.plot_metric_bars(flat, report_dir / "metric_bars.png",
                                                     title="Embedded corpus test splits (measured)")
@@ -244,8 +265,34 @@ def write_report(
                                                 title="Style classifier on text-driven generations")
     written["ood"] = plots.plot_ood_accuracy(results["ood"]["per_emotion"], report_dir / "ood_accuracy.png",
                                              overall=results["ood"]["accuracy"])
-    names = sorted(p.stem for p in (eval_dir / "generated" / "text" / "MEAD").glob("*.mp4"))[:4]
+    # One clip per emotion (its strongest level) of the first test speaker: text-driven above ground truth.
+    names = frame_strip_clips(sorted(p.stem for p in (eval_dir / "generated" / "text" / "MEAD").glob("*.mp4")))
     generated = [read_video(eval_dir / "generated" / "text" / "MEAD" / f"{n}.mp4")[0] for n in names]
     reference = [read_video(eval_dir / "reference" / "MEAD" / f"{n}.mp4")[0] for n in names]
-    written["frames"] = plots.plot_frame_strip(generated, reference, report_dir / "frame_strip.png", names=names)
+    written["frames"] = plots.plot_frame_strip(generated, reference, report_dir / "frame_strip.png", names=names,
+                                               n_frames=4)
+    if curves:
+        frame = pd.concat([pd.read_csv(path) for path in curves if Path(path).is_file()], ignore_index=True)
+        if not frame.empty:
+            written["curves"] = plots.plot_learning_curves(
+                frame, report_dir / "learning_curves.png", chance=1 / 8,
+                title="Full model, validation speakers, embedded corpus (measured)")
     return written
+
+
+def frame_strip_clips(clip_ids: list[str]) -> list[str]:
+    """Of MEAD-style clip ids (``{ID}_front_{emotion}_level{n}_{NNN}``), the first speaker's clip of each
+    emotion at its highest level, in emotion order."""
+    parsed = []
+    for clip_id in clip_ids:
+        parts = clip_id.split("_")
+        if len(parts) >= 5 and parts[-2].startswith("level"):
+            parsed.append((parts[0], parts[2], int(parts[-2].removeprefix("level")), clip_id))
+    if not parsed:
+        return clip_ids[:4]
+    speaker = min(p[0] for p in parsed)
+    best: dict[str, tuple[int, str]] = {}
+    for spk, emotion, level, clip_id in parsed:
+        if spk == speaker and (emotion not in best or level > best[emotion][0]):
+            best[emotion] = (level, clip_id)
+    return [best[e][1] for e in sorted(best)]

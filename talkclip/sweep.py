@@ -155,21 +155,20 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     import torch
     from ray import tune
 
-    from talkclip.training.trainer import effective_model_config, train
+    from talkclip.training.trainer import train
     from talkclip.training.validation import ValidationSet
 
     torch.set_num_threads(setup.cpus_per_trial)
     os.environ.setdefault("TQDM_DISABLE", "1")  # progress bars of parallel trials would interleave
     model_cfg, train_cfg = apply_overrides(setup.model_cfg, setup.train_cfg, config)
-    effective = effective_model_config(model_cfg, train_cfg)
     if setup.backbone_factory is not None:
-        backbone = setup.backbone_factory(effective)
+        backbone = setup.backbone_factory(model_cfg)
     else:
         from talkclip.model.text_backbone import load_text_backbone
 
-        backbone = load_text_backbone(effective)
+        backbone = load_text_backbone(model_cfg)
     validation = ValidationSet.build(
-        setup.processed_dir, setup.annotated_dir, effective, train_cfg, backbone, setup.cache_dir,
+        setup.processed_dir, setup.annotated_dir, model_cfg, train_cfg, backbone, setup.cache_dir,
         n_windows=setup.eval_windows, seed=setup.eval_seed,
     )
     latest: dict[str, float] = {}
@@ -357,7 +356,9 @@ def run_sweep(
     )
     experiment_name = f"{sweep_cfg.name}-{_fingerprint(sweep_cfg, setup)}"
     experiment_dir = storage / experiment_name
-    total_steps = (train_cfg.stage1_steps if train_cfg.video_guided else 0) + train_cfg.stage2_steps
+    from talkclip.training.trainer import stage_lengths
+
+    total_steps = sum(stage_lengths(train_cfg).values())
     max_t = sweep_cfg.max_t or total_steps
 
     track = tracking.tracking_enabled()

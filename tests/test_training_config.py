@@ -10,18 +10,12 @@ def test_defaults_are_the_papers():
     assert cfg.clip_frames == 64 and cfg.mu == 0.1
     assert (cfg.lambda_rec, cfg.lambda_cos, cfg.lambda_sync, cfg.lambda_tem) == (88.0, 1.0, 1.0, 1.0)
     assert (cfg.p_start, cfg.p_final) == (0.0, 0.5)
-    assert cfg.ablation == "full" and cfg.description_mode == "full" and cfg.video_guided
+    assert cfg.descriptions == "full" and cfg.video_guided
     assert SyncPretrainConfig().clip_frames == 64
 
 
-def test_ablation_properties():
-    assert TrainConfig(ablation="simanno").description_mode == "simanno"
-    assert not TrainConfig(ablation="no_vg").video_guided
-    assert TrainConfig(ablation="no_adapter").description_mode == "full"
-
-
 def test_round_trip_through_loader():
-    cfg = TrainConfig(batch_size=4, p_schedule="cosine", ablation="no_clip")
+    cfg = TrainConfig(batch_size=4, p_schedule="cosine", descriptions="simanno", video_guided=False)
     assert build(TrainConfig, to_dict(cfg), "train") == cfg
     sync = SyncPretrainConfig(steps=10, min_shift=2, max_shift=4)
     assert build(SyncPretrainConfig, to_dict(sync), "sync") == sync
@@ -43,6 +37,8 @@ def test_round_trip_through_loader():
         ({"mu": 2.0}, "train.mu"),
         ({"checkpoint_every": 0}, "train.checkpoint_every"),
         ({"num_workers": -1}, "train.num_workers"),
+        ({"threads": -1}, "train.threads"),
+        ({"eval_every": 75, "log_every": 50}, "train.eval_every"),
     ],
 )
 def test_invalid_train_values_name_the_key(overrides, key):
@@ -69,8 +65,10 @@ def test_loader_rejects_unknown_keys_and_bad_literals():
     with pytest.raises(ConfigError, match="train.batchsize"):
         build(TrainConfig, {"batchsize": 3}, "train")
     full = to_dict(TrainConfig())
-    with pytest.raises(ConfigError, match="train.ablation"):
-        build(TrainConfig, {**full, "ablation": "no_text"}, "train")
+    with pytest.raises(ConfigError, match="train.descriptions"):
+        build(TrainConfig, {**full, "descriptions": "no_text"}, "train")
+    with pytest.raises(ConfigError, match="train.ssim_form"):
+        build(TrainConfig, {**full, "ssim_form": "pixel"}, "train")
     with pytest.raises(ConfigError, match="train.p_schedule"):
         build(TrainConfig, {**full, "p_schedule": "exp"}, "train")
     with pytest.raises(ConfigError, match="train.lr"):

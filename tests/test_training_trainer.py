@@ -1,4 +1,4 @@
-"""The two-stage trainer: losses fall, exact kill-and-resume, ablation switches, config checks."""
+"""The two-stage trainer: losses fall, exact kill-and-resume, variants, shared stage 1, config checks."""
 import dataclasses
 
 import pytest
@@ -8,7 +8,7 @@ from test_training_toy import HashBackbone, tiny_model_config, toy_training_data
 from talkclip.config.train import TrainConfig
 from talkclip.model.talkclip_model import TalkCLIP
 from talkclip.training.checkpoint import CheckpointError, CheckpointMismatchError, load_checkpoint
-from talkclip.training.trainer import effective_model_config, train
+from talkclip.training.trainer import shares_stage1, train
 
 MODEL = tiny_model_config()
 SHORT = TrainConfig(seed=3, device="cpu", batch_size=4, lr=1e-3, disc_lr=1e-3, clip_frames=32, stage1_steps=5,
@@ -69,7 +69,7 @@ def test_uninterrupted_run_layout_and_logs(reference):
                                             ("stage2", 9), ("stage2", 11), ("stage2", 12)]
     stage1, stage2 = logs[0][2], logs[-1][2]
     assert {"loss_rec", "loss_sync", "loss_tem", "loss_d_tem", "loss_total"} <= stage1.keys()
-    assert "loss_cos" in stage1 and "p" not in stage1  # L_cos trains the adapter from the start
+    assert "loss_cos" not in stage1 and "p" not in stage1  # stage 1 is V2SS pretraining alone: no text side
     assert {"loss_cos", "p", "text_code_fraction"} <= stage2.keys()
     assert 0.0 < stage2["p"] <= 0.5
     assert result.windows_per_second > 0 and result.n_train_clips == 24
@@ -125,30 +125,38 @@ def test_another_seed_gives_other_weights(data, reference, tmp_path):
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
-def test_ablations(data, tmp_path):
+def test_variants(data, tmp_path):
     tiny = dataclasses.replace(SHORT, stage1_steps=2, stage2_steps=3, log_every=1)
-    no_vg = _train(data, tmp_path / "no_vg", cfg=dataclasses.replace(tiny, ablation="no_vg"))
-    assert no_vg.steps == {"stage1": 0, "stage2": 3}
+    no_vg = _train(data, tmp_path / "no_vg", cfg=dataclasses.replace(tiny, video_guided=False))
+    assert no_vg.steps == {"stage1": 0, "stage2": 5}  # the budget of both stages, all on the text path
     assert all(e["stage"] == "stage2" and e["p"] == 1.0 and e["text_code_fraction"] == 1.0 and "loss_cos" not in e
                for e in no_vg.history)
 
-    no_adapter = _train(data, tmp_path / "no_adapter", cfg=dataclasses.replace(tiny, ablation="no_adapter"))
+    processed, annotated, sync = data
+    no_adapter = train(dataclasses.replace(MODEL, use_adapter=False), tiny, processed, annotated,
+                       tmp_path / "no_adapter", sync, backbone=HashBackbone())
     stored = load_checkpoint(no_adapter.checkpoint)
     assert stored["config"]["model"]["use_adapter"] is False
     assert not any(k.startswith("text_style_encoder.") for k in stored["modules"]["talkclip"])
 
-    simanno = _train(data, tmp_path / "simanno", cfg=dataclasses.replace(tiny, ablation="simanno"))
+    simanno = _train(data, tmp_path / "simanno", cfg=dataclasses.replace(tiny, descriptions="simanno"))
     cached = torch.load(simanno.embedding_cache, weights_only=True)
     assert sorted(cached["texts"]) == ["angry", "happy", "neutral"]
 
-    assert effective_model_config(MODEL, dataclasses.replace(tiny, ablation="no_clip")).text_backbone == "random"
     with pytest.raises(ValueError, match="random"):
         # A real "minilm" backbone handed to a w/o-CLIP run is refused.
         fake = HashBackbone()
         fake.name = "minilm"
-        processed, annotated, sync = data
-        train(MODEL, dataclasses.replace(tiny, ablation="no_clip"), processed, annotated, tmp_path / "nc", sync,
+        train(dataclasses.replace(MODEL, text_backbone="random"), tiny, processed, annotated, tmp_path / "nc", sync,
               backbone=fake)
+
+
+def test_which_variants_share_stage1():
+    assert shares_stage1(MODEL, SHORT, MODEL, dataclasses.replace(SHORT, descriptions="simanno", p_final=0.9))
+    assert shares_stage1(MODEL, SHORT, dataclasses.replace(MODEL, text_backbone="random", use_adapter=False), SHORT)
+    assert not shares_stage1(MODEL, SHORT, MODEL, dataclasses.replace(SHORT, video_guided=False))
+    assert not shares_stage1(MODEL, SHORT, MODEL, dataclasses.replace(SHORT, lambda_sync=0.0))
+    assert not shares_stage1(MODEL, SHORT, dataclasses.replace(MODEL, d_ff=16), SHORT)
 
 
 def test_sync_checkpoint_required_when_lambda_sync_positive(data, tmp_path):
@@ -204,4 +212,26 @@ def test_stage2_from_another_runs_stage1_checkpoint(data, reference, tmp_path):
     with pytest.raises(CheckpointError, match="end of stage 1"):  # a checkpoint of another stage-1 length
         _train(data, tmp_path / "longer", cfg=dataclasses.replace(SHORT, stage1_steps=6), init_from=stage1)
     with pytest.raises(ValueError, match="no stage 1"):
-        _train(data, tmp_path / "no_vg", cfg=dataclasses.replace(SHORT, ablation="no_vg"), init_from=stage1)
+        _train(data, tmp_path / "no_vg", cfg=dataclasses.replace(SHORT, video_guided=False), init_from=stage1)
+
+
+@pytest.mark.parametrize("variant_model, variant_train", [(MODEL, {"descriptions": "simanno"}),
+                                                          (dataclasses.replace(MODEL, use_adapter=False), {})],
+                         ids=["simanno", "no_adapter"])
+def test_variants_share_the_full_models_stage1(data, tmp_path, variant_model, variant_train):
+    """A variant that differs only on the text side, started from the full model's stage-1 checkpoint,
+    ends with the weights of its own uninterrupted two-stage run (the pipeline trains stage 1 once)."""
+    tiny = dataclasses.replace(SHORT, stage1_steps=3, stage2_steps=3)
+    full_stage1 = _train(data, tmp_path / "full", cfg=tiny, stop_after_stage="stage1").checkpoint
+    variant = dataclasses.replace(tiny, **variant_train)
+    processed, annotated, sync = data
+    own = train(variant_model, variant, processed, annotated, tmp_path / "own", sync, backbone=HashBackbone())
+    shared = train(variant_model, variant, processed, annotated, tmp_path / "shared", sync, backbone=HashBackbone(),
+                   init_from=full_stage1)
+    assert shared.resumed_from["from"] == str(full_stage1)
+    _assert_identical(own.checkpoint, shared.checkpoint)
+    # The stage-1 weights themselves do not depend on the text side.
+    own_stage1 = load_checkpoint(own.out_dir / "checkpoints" / "stage1.pt")["modules"]["talkclip"]
+    full = load_checkpoint(full_stage1)["modules"]["talkclip"]
+    shared_keys = [k for k in own_stage1 if not k.startswith("text_style_encoder.")]
+    assert shared_keys and all(torch.equal(own_stage1[k], full[k]) for k in shared_keys)

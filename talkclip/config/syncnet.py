@@ -46,11 +46,13 @@ class SyncNetConfig:
     # Held-out check written to the stage metrics: this many clips of the test split.
     eval_clips: int = 8
     log_every: int = 50
+    threads: int = 0  # torch intra-op threads; 0 = $OMP_NUM_THREADS, else every usable core
 
     def __post_init__(self) -> None:
         require(0 < self.width <= 1, "syncnet.width", "a value in (0, 1]", self.width)
         require(self.embedding_dim >= 2, "syncnet.embedding_dim", ">= 2", self.embedding_dim)
         require(self.steps >= 1, "syncnet.steps", ">= 1", self.steps)
+        require(self.threads >= 0, "syncnet.threads", ">= 0 (0 = automatic)", self.threads)
         require(self.max_seconds >= 0, "syncnet.max_seconds", ">= 0", self.max_seconds)
         require(self.batch_size >= 2, "syncnet.batch_size", ">= 2", self.batch_size)
         require(self.negatives_per_window >= 1, "syncnet.negatives_per_window", ">= 1", self.negatives_per_window)

@@ -13,9 +13,6 @@ from typing import Literal
 
 from .loader import require
 
-ABLATIONS = ("full", "simanno", "no_adapter", "no_vg", "no_clip")
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 0
@@ -46,15 +43,32 @@ class TrainConfig:
     lambda_sync: float = 1.0
     lambda_tem: float = 1.0
     mu: float = 0.1
+    # How L_rec's SSIM term is taken over the (L, 64) coefficient sequences (talkclip/model/losses.py;
+    # the paper does not say): "range" = 1-D SSIM per coefficient on tracks mapped to [0, 1] by the
+    # training data's range, "standardized" = on per-coefficient z-scores with constants from their
+    # span, "coefficient" = 1-D SSIM on the raw signed tracks, "image" = 2-D SSIM.
+    ssim_form: Literal["coefficient", "range", "standardized", "image"] = "range"
     # L_cos gradient: "text" = s_v is the teacher (stop-gradient; the paper's "the video encoder acts
     # as a guide" for E_t), "both" = s_t and s_v are pulled together (s_v may drift toward the text
     # embeddings). With "text" and model.use_adapter False, L_cos trains nothing and is only reported.
     cos_gradient: Literal["text", "both"] = "text"
     checkpoint_every: int = 1000
     log_every: int = 100
-    ablation: Literal["full", "simanno", "no_adapter", "no_vg", "no_clip"] = "full"
+    # Learning curves (talkclip/training/monitor.py): style metrics on the validation speakers every
+    # this many steps (always at each stage end); 0 = none.
+    eval_every: int = 0
+    # Which TA-MEAD descriptions train the text encoder: "full" (emotion label + AU phrases) or
+    # "simanno" (the emotion label alone; the paper's SimAnno ablation).
+    descriptions: Literal["full", "simanno"] = "full"
+    # Video guidance (paper sec. 4.1.2): stage 1 (V2SS pretraining), then the text code with probability
+    # p and L_cos. False is the paper's "w/o VG": the text code on every step, no V2SS, no L_cos, for the
+    # steps of both stages.
+    video_guided: bool = True
     # DataLoader worker processes assembling batches; 0 = in the training process.
     num_workers: int = 0
+    # torch intra-op threads of the training process; 0 = $OMP_NUM_THREADS, else every usable core
+    # (talkclip.device.set_threads).
+    threads: int = 0
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
@@ -78,17 +92,12 @@ class TrainConfig:
         require(0.0 <= self.mu <= 1.0, "train.mu", "0 <= mu <= 1", self.mu)
         require(self.checkpoint_every >= 1, "train.checkpoint_every", ">= 1", self.checkpoint_every)
         require(self.log_every >= 1, "train.log_every", ">= 1", self.log_every)
+        require(self.eval_every >= 0, "train.eval_every", ">= 0 (0 = no learning curves)", self.eval_every)
+        require(self.eval_every % self.log_every == 0, "train.eval_every",
+                f"a multiple of train.log_every ({self.log_every}): curves are measured at logging steps",
+                self.eval_every)
         require(self.num_workers >= 0, "train.num_workers", ">= 0", self.num_workers)
-
-    @property
-    def description_mode(self) -> str:
-        """Which descriptions of ``descriptions.csv`` train the text encoder."""
-        return "simanno" if self.ablation == "simanno" else "full"
-
-    @property
-    def video_guided(self) -> bool:
-        """False for the w/o VG ablation: no stage 1, no L_cos, the text code always."""
-        return self.ablation != "no_vg"
+        require(self.threads >= 0, "train.threads", ">= 0 (0 = automatic)", self.threads)
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,7 @@ class SyncPretrainConfig:
     # Held-out evaluation: this many windows (half in sync) from test-split clips, fixed by seed.
     eval_windows: int = 512
     log_every: int = 100
+    threads: int = 0  # as train.threads
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 2, "sync.batch_size", ">= 2 (positives and negatives)", self.batch_size)
@@ -123,3 +133,4 @@ class SyncPretrainConfig:
                  self.other_clip_prob)
         require(self.eval_windows >= 2, "sync.eval_windows", ">= 2", self.eval_windows)
         require(self.log_every >= 1, "sync.log_every", ">= 1", self.log_every)
+        require(self.threads >= 0, "sync.threads", ">= 0 (0 = automatic)", self.threads)

@@ -4,6 +4,7 @@
 - `plot_confusion`: the style classifier's confusion matrix (intended x predicted emotion).
 - `plot_ood_accuracy`: out-of-domain text accuracy per intended emotion.
 - `plot_frame_strip`: generated vs ground-truth frames of a few clips, side by side.
+- `plot_learning_curves`: the style the model expresses on the validation split against training steps.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import pandas as pd  # noqa: E402
 from talkclip.atomic import atomic_path  # noqa: E402
 
 METRIC_TITLES = {"ssim": "SSIM ↑", "cpbd": "CPBD ↑", "f_lmd": "F-LMD ↓", "m_lmd": "M-LMD ↓",
-                 "sync_conf": "Sync_conf ↑", "lse_d": "LSE-D ↓"}
+                 "sync_conf": "Sync_conf ↑", "lse_d": "LSE-D ↓", "style_accuracy": "style accuracy ↑",
+                 "ood_accuracy": "OOD accuracy ↑"}
+CURVE_METRICS = {"offset_gain": "style offset gain (1 = real)", "video_style_accuracy": "video-driven style accuracy",
+                 "text_style_accuracy": "text-driven style accuracy", "ood_accuracy": "OOD text accuracy"}
 
 
 def _save(figure: plt.Figure, path: str | Path) -> Path:
@@ -113,5 +117,34 @@ def plot_frame_strip(generated: Sequence[np.ndarray], reference: Sequence[np.nda
                     axis.set_ylabel(f"{names[c]}\n{label}", fontsize=7)
                 if c == 0 and row == 0:
                     axis.set_title(f"frame {frame_index}", fontsize=7)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_learning_curves(curves: pd.DataFrame, path: str | Path, title: str = "",
+                         chance: float | None = None) -> Path:
+    """``curves`` rows (stage, step, metric columns of CURVE_METRICS) -> one panel per metric against the
+    global step; a dotted line marks where stage 2 begins, a grey one the chance level of accuracies."""
+    missing = {"stage", "step"} - set(curves.columns)
+    if missing or curves.empty:
+        raise ValueError(f"plot_learning_curves: need rows with columns stage, step and metrics (missing {missing})")
+    metrics = [m for m in CURVE_METRICS if m in curves.columns and curves[m].notna().any()]
+    figure, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.0), squeeze=False)
+    stage2 = curves.loc[curves["stage"] == "stage2", "step"]
+    boundary = curves.loc[curves["stage"] == "stage1", "step"].max() if len(stage2) else None
+    for axis, metric in zip(axes[0], metrics):
+        rows = curves[curves[metric].notna()].sort_values("step")
+        axis.plot(rows["step"], rows[metric], marker="o", markersize=3)
+        if metric == "offset_gain":
+            axis.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+        elif chance is not None:
+            axis.axhline(chance, color="grey", linewidth=0.8, label="chance")
+        if boundary is not None and not np.isnan(boundary):
+            axis.axvline(boundary, color="black", linestyle=":", linewidth=0.8)
+        axis.set_title(CURVE_METRICS[metric], fontsize=9)
+        axis.set_xlabel("training step", fontsize=8)
+        axis.set_ylim(0, 1.25 if metric == "offset_gain" else 1.0)
+    if title:
+        figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return _save(figure, path)

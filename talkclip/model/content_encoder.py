@@ -11,23 +11,14 @@ from torch import nn
 
 from talkclip.config.model import ModelConfig
 
+from .attention import TransformerEncoder
 from .windows import sinusoidal_positions
 
 
-def transformer_encoder(cfg: ModelConfig) -> nn.TransformerEncoder:
-    """StyleTalk's encoder stack: post-norm, ReLU, dropout, batch-first."""
-    layer = nn.TransformerEncoderLayer(
-        d_model=cfg.d_model,
-        nhead=cfg.n_heads,
-        dim_feedforward=cfg.d_ff,
-        dropout=cfg.dropout,
-        activation="relu",
-        batch_first=True,
-        norm_first=False,
-    )
-    # enable_nested_tensor=False: the nested fast path only changes speed in eval mode and warns
-    # for some settings; the plain path keeps train and eval numerically identical.
-    return nn.TransformerEncoder(layer, num_layers=cfg.n_layers, enable_nested_tensor=False)
+def transformer_encoder(cfg: ModelConfig) -> TransformerEncoder:
+    """StyleTalk's encoder stack: post-norm, ReLU, dropout, batch-first (talkclip/model/attention.py:
+    nn.TransformerEncoder's parameters and computation, without its sequence-first copies)."""
+    return TransformerEncoder(cfg.d_model, cfg.n_heads, cfg.d_ff, cfg.dropout, cfg.n_layers)
 
 
 class ContentEncoder(nn.Module):

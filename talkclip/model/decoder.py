@@ -26,6 +26,7 @@ from torch import nn
 from talkclip.config.model import ModelConfig
 from talkclip.expression import LOWER_FACE_INDICES, UPPER_FACE_INDICES
 
+from .attention import MultiheadAttention
 from .windows import sinusoidal_positions
 
 
@@ -73,8 +74,8 @@ class StyleDecoderLayer(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         d = cfg.d_model
-        self.self_attention = nn.MultiheadAttention(d, cfg.n_heads, dropout=cfg.dropout, batch_first=True)
-        self.cross_attention = nn.MultiheadAttention(d, cfg.n_heads, dropout=cfg.dropout, batch_first=True)
+        self.self_attention = MultiheadAttention(d, cfg.n_heads, dropout=cfg.dropout)
+        self.cross_attention = MultiheadAttention(d, cfg.n_heads, dropout=cfg.dropout)
         self.ffn_in = DynamicLinear(
             d, cfg.d_ff, style_dim=d, n_kernels=cfg.dynamic_kernels,
             attention_hidden=cfg.dynamic_attention_hidden, temperature=cfg.dynamic_temperature,
@@ -86,23 +87,34 @@ class StyleDecoderLayer(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(
-        self, queries: torch.Tensor, content: torch.Tensor, positions: torch.Tensor, style: torch.Tensor,
-        centre_only: bool = False,
+        self, x: torch.Tensor, memory: torch.Tensor, memory_keys: torch.Tensor, positions: torch.Tensor,
+        style: torch.Tensor, frames: int, centre_only: bool = False,
     ) -> torch.Tensor:
-        """queries, content (B*T, W, d); positions (W, d); style (B, d) -> (B*T, W, d).
+        """One layer over every frame's window.
 
-        centre_only: compute the output of the centre slot only -> (B*T, 1, d). The decoder reads
-        nothing else after its last layer, so there the other W-1 slots would be wasted work
-        (about a third of the decoder's cost at 3 layers); the result is the same.
+        x: the slots, (B*T, W, d), or (B, W, d) when they are the same for all T frames of a sample
+        (the first layer's queries are positions + style); memory = content features and
+        memory_keys = content + positions, (B*T, W, d); positions (W, d); style (B, d).
+        Returns (B*T, W, d), or (B*T, 1, d) with ``centre_only``: the decoder reads only the centre
+        slot after its last layer, so computing the other W-1 there would be wasted work.
+
+        A per-sample x is attended once per sample and only then repeated over the frames: the
+        result is the same as attending the repeated slots, at 1/T of the self-attention's cost.
         """
         if centre_only:
-            centre = queries.shape[1] // 2
-            x, query_positions = queries[:, centre : centre + 1], positions[centre : centre + 1]
+            centre = x.shape[1] // 2
+            query, query_positions = x[:, centre : centre + 1], positions[centre : centre + 1]
         else:
-            x, query_positions = queries, positions
-        keys = queries + positions
-        x = self.norm_self(x + self.dropout(self.self_attention(x + query_positions, keys, queries, need_weights=False)[0]))
-        attended = self.cross_attention(x + query_positions, content + positions, content, need_weights=False)[0]
+            query, query_positions = x, positions
+        attended = self.self_attention(query + query_positions, x + positions, x)
+        x = self.norm_self(query + self.dropout(attended))
+        d = x.shape[-1]
+        cross_query = self.cross_attention.project(x + query_positions, slice(0, d))
+        if x.shape[0] != memory.shape[0]:  # per-sample slots: now one copy per frame
+            x, cross_query = x.repeat_interleave(frames, dim=0), cross_query.repeat_interleave(frames, dim=0)
+        keys = self.cross_attention.project(memory_keys, slice(d, 2 * d))
+        values = self.cross_attention.project(memory, slice(2 * d, 3 * d))
+        attended = self.cross_attention.attend(cross_query, keys, values)
         x = self.norm_cross(x + self.dropout(attended))
         # The dynamic layer mixes kernels per batch item: regroup the frames of each sample.
         batch = style.shape[0]
@@ -126,12 +138,16 @@ class FaceRegionDecoder(nn.Module):
     def forward(
         self, queries: torch.Tensor, content: torch.Tensor, positions: torch.Tensor, style: torch.Tensor
     ) -> torch.Tensor:
-        """queries, content (B, T, W, d) -> (B, T, n_outputs)."""
+        """queries (B, W, d) (the same for every frame of a sample), content (B, T, W, d) -> (B, T, n_outputs)."""
         batch, frames, window_size, d = content.shape
-        x = queries.reshape(batch * frames, window_size, d)
         memory = content.reshape(batch * frames, window_size, d)
+        memory_keys = memory + positions
+        x = queries
+        if self.training and self.layers[0].dropout.p > 0:
+            # Dropout draws a mask per frame: only with the slots repeated first is that what happens.
+            x = queries.repeat_interleave(frames, dim=0)
         for i, layer in enumerate(self.layers):
-            x = layer(x, memory, positions, style, centre_only=i == len(self.layers) - 1)
+            x = layer(x, memory, memory_keys, positions, style, frames, centre_only=i == len(self.layers) - 1)
         centre = x[:, 0].reshape(batch, frames, d)  # the last layer returned the centre slot only
         return self.head(centre)
 
@@ -163,8 +179,8 @@ class StyleDecoder(nn.Module):
             )
         style_code = self.style_to_model(style)  # (B, d)
         positions = sinusoidal_positions(window_size, self.cfg.d_model, content.device)  # (W, d)
-        # Same queries for every frame: window positions + the clip's style.
-        queries = (positions + style_code[:, None, None, :]).expand_as(content)
+        # The same queries for every frame of a sample: window positions + the clip's style.
+        queries = positions + style_code[:, None, :]  # (B, W, d)
         upper = self.upper(queries, content, positions, style_code)  # (B, T, 51)
         lower = self.lower(queries, content, positions, style_code)  # (B, T, 13)
         return torch.cat([upper, lower], dim=-1)[..., self.layout_order]

@@ -27,8 +27,10 @@ class TalkCLIP(nn.Module):
         self.text_dim = text_dim
         self.content_encoder = ContentEncoder(cfg)
         self.video_style_encoder = VideoStyleEncoder(cfg, style_dim=text_dim)
-        self.text_style_encoder = TextStyleEncoder(cfg, dim=text_dim)
         self.decoder = StyleDecoder(cfg, style_dim=text_dim)
+        # Built last, so that the other networks' initial weights do not depend on the text side
+        # (w/o Adapter has no adapter parameters): variants that differ only there share stage 1.
+        self.text_style_encoder = TextStyleEncoder(cfg, dim=text_dim)
 
     def video_style(self, expression: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
         """Style clip (B, S, 64) + pad mask (B, S) -> s_v (B, text_dim)."""

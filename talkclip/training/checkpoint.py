@@ -24,7 +24,8 @@ from talkclip.atomic import atomic_path
 CHECKPOINT_FORMAT = "talkclip-checkpoint-v1"
 
 # train.* keys that may differ between a checkpoint and the run that resumes it.
-RESUMABLE_TRAIN_KEYS = frozenset({"device", "num_workers", "log_every", "checkpoint_every", "stage1_steps", "stage2_steps"})
+RESUMABLE_TRAIN_KEYS = frozenset({"device", "num_workers", "threads", "log_every", "eval_every", "checkpoint_every",
+                                  "stage1_steps", "stage2_steps"})
 
 
 class CheckpointError(ValueError):

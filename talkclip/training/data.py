@@ -31,6 +31,7 @@ from talkclip.preprocess.dataset import read_clip, read_manifest
 
 DESCRIPTION_COLUMNS = ("clip_id", "mode", "variant", "text")
 DESCRIPTION_MODES = ("full", "simanno")
+DESCRIPTION_SUBSTREAM = 1  # the description draws of a step (WindowSampler.batch)
 
 
 class TrainingDataError(ValueError):
@@ -230,6 +231,10 @@ class WindowSampler:
 
     def batch(self, stream: int, step: int) -> Batch:
         rng = self.rng(stream, step)
+        # Descriptions come from a stream of their own: the windows and style clips of a step are then
+        # the same whatever the description table (full, SimAnno, ...), which lets variants that
+        # differ only in their text side share stage 1 (trainer.init_from_stage1).
+        description_rng = np.random.default_rng([self.seed, stream, step, DESCRIPTION_SUBSTREAM])
         L, w = self.clip_frames, self.window
         clip_idx = rng.integers(0, len(self.store), size=self.batch_size)
         targets, windows, styles, desc, starts = [], [], [], [], []
@@ -249,7 +254,7 @@ class WindowSampler:
             styles.append(style_clip.expression[style_start : style_start + n_style])
             if self.description_choices is not None:
                 choices = self.description_choices[i]
-                desc.append(choices[int(rng.integers(0, len(choices)))])
+                desc.append(choices[int(description_rng.integers(0, len(choices)))])
             else:
                 desc.append(-1)
         n_style_max = max(len(s) for s in styles)

@@ -1,27 +1,23 @@
-"""TalkCLIP training (paper sec. 4.1.2 and 4.2): two stages, ablations, exact resume.
+"""TalkCLIP training (paper sec. 4.1.2 and 4.2): two stages, variants, exact resume.
 
-Stage 1 feeds only the video style code s_v = E_v(style clip) to the decoder, so that E_v becomes a
-credible style extractor. Stage 2 feeds, per iteration, the text style code s_t = T2SS(e_t) with
-probability p (rising from p_start to p_final, schedule.py) and s_v otherwise. L_cos = 1 - cos(s_t, s_v)
-is computed on every iteration of both stages, for the whole batch, whichever code feeds the decoder
-("during the whole training process", paper sec. 4.2). In stage 1 it trains only the adapter (s_v is
-detached: E_v learns from the decoder alone); in stage 2, with train.cos_gradient "text" s_v stays the
-teacher ("the video encoder acts as a guide") and with "both" L_cos pulls on both codes.
-
-Why L_cos in stage 1 too (measured, default profile on the embedded corpus, seed 0): the frozen
-backbone makes the adapter a small regression onto s_v, and it needs many updates to reach the
-precision that nearest-V2SS-centroid classification asks for (several emotion centroids are within
-cos 0.97-0.99 of each other). With L_cos in stage 2 only, held-out text codes found their emotion's
-centroid 0.21 of the time (chance 0.125); with L_cos from the first step, 0.49 (0.41 already at the
-end of stage 1).
+Stage 1 (V2SS pretraining) feeds only the video style code s_v = E_v(style clip) to the decoder, so
+that E_v becomes a credible style extractor; the text side (backbone, descriptions, T2SS adapter) is
+not used at all. Stage 2 feeds, per iteration, the text style code s_t = T2SS(e_t) with probability p
+(rising from p_start to p_final, schedule.py) and s_v otherwise, with L_cos = 1 - cos(s_t, s_v) on every
+iteration for the whole batch ("during the whole training process" of the text encoder, sec. 4.2).
+With train.cos_gradient "text" s_v stays the teacher ("the video encoder acts as a guide"); with
+"both" L_cos pulls on both codes.
 
 Each iteration: G forward -> one D_tem hinge update on (real window, detached prediction) ->
 generator update on lambda_rec L_rec + lambda_sync L_sync + lambda_tem L_tem (+ lambda_cos L_cos).
 D_sync is pretrained (sync_pretrain.py) and frozen.
 
-Ablations (train.ablation): simanno = SimAnno descriptions; no_adapter = model.use_adapter False;
-no_vg = no stage 1, no L_cos, the text code on every iteration; no_clip = the random-weights
-backbone (model.text_backbone "random").
+Variants are configurations, not switches (ablations/*.yaml): SimAnno = train.descriptions "simanno",
+w/o Adapter = model.use_adapter false, w/o CLIP = model.text_backbone "random", w/o VG =
+train.video_guided false (no stage 1, no L_cos, the text code on every iteration, for the steps of both
+stages). Because stage 1 never touches the text side and every random draw of a step is independent
+of it, variants that differ only there have the same stage 1: `init_from_stage1` starts their stage 2
+from one shared stage-1 checkpoint, with exactly the weights their own stage 1 would have produced.
 
 Exact resume: every batch is a function of (seed, stage, step) (data.py), the p coin of
 (seed, stage, step), and the torch RNG (dropout) is re-seeded from (seed, stage, step) before every
@@ -30,7 +26,6 @@ killed at any point and resumed from its last checkpoint ends with bitwise the s
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import math
 import time
@@ -55,6 +50,7 @@ from .checkpoint import (
     RESUMABLE_TRAIN_KEYS,
     CheckpointError,
     check_config,
+    config_mismatches,
     load_checkpoint,
     restore,
     save_checkpoint,
@@ -67,11 +63,19 @@ from .sync_pretrain import load_sync_discriminator, step_seed
 STAGES = ("stage1", "stage2")
 # train.* keys that shape stage 2 only: a stage-1 checkpoint seeds a stage-2 run that changes them
 # (the pipeline's T2SS stage starts from its V2SS stage's checkpoint; see `train(init_from=...)`).
-STAGE2_ONLY_TRAIN_KEYS = frozenset({"p_schedule", "p_start", "p_final", "p_step_levels", "cos_gradient"})
+STAGE2_ONLY_TRAIN_KEYS = frozenset({"p_schedule", "p_start", "p_final", "p_step_levels", "cos_gradient", "lambda_cos"})
+# What only the text side depends on (stage 1 never uses it): a stage-1 checkpoint serves every variant
+# that differs from it only in these keys (init_from_stage1).
+TEXT_SIDE_MODEL_KEYS = frozenset({"text_backbone", "clip_path", "random_backbone_seed", "text_max_tokens",
+                                  "adapter_hidden", "use_adapter", "beta"})
+TEXT_SIDE_TRAIN_KEYS = frozenset({"descriptions"})
+TEXT_SIDE_DATA_KEYS = frozenset({"text_backbone", "embedding_key", "n_texts"})
+TEXT_SIDE_PREFIX = "text_style_encoder."
 # Streams of the (seed, stream, step) generators; distinct so no two draws share randomness.
 BATCH_STREAM = {"stage1": 1, "stage2": 2}
 COIN_STREAM = 3
 TORCH_STREAM = 4
+D_TEM_INIT_STREAM = 5
 
 LogHook = Callable[[str, int, dict[str, float]], None]
 EvalHook = Callable[[str, int, torch.nn.Module], None]
@@ -95,17 +99,23 @@ class TrainResult:
     embedding_cache_reused: bool = False
 
 
-def effective_model_config(model_cfg: ModelConfig, train_cfg: TrainConfig) -> ModelConfig:
-    """The model config an ablation trains (stored in its checkpoints)."""
-    if train_cfg.ablation == "no_adapter":
-        return dataclasses.replace(model_cfg, use_adapter=False)
-    if train_cfg.ablation == "no_clip":
-        return dataclasses.replace(model_cfg, text_backbone="random", clip_path="")
-    return model_cfg
+def shares_stage1(model_a: ModelConfig, train_a: TrainConfig, model_b: ModelConfig, train_b: TrainConfig) -> bool:
+    """Whether two configurations train the same stage 1 (they differ at most in text-side, stage-2-only
+    and resumable keys, and both are video guided): then one stage-1 checkpoint serves both."""
+    if not (train_a.video_guided and train_b.video_guided):
+        return False
+    ignore = {"train": RESUMABLE_TRAIN_KEYS | STAGE2_ONLY_TRAIN_KEYS | TEXT_SIDE_TRAIN_KEYS, "model": TEXT_SIDE_MODEL_KEYS}
+    a = {"model": to_dict(model_a), "train": to_dict(train_a)}
+    b = {"model": to_dict(model_b), "train": to_dict(train_b)}
+    return not config_mismatches(a, b, ignore)
 
 
 def stage_lengths(train_cfg: TrainConfig) -> dict[str, int]:
-    return {"stage1": train_cfg.stage1_steps if train_cfg.video_guided else 0, "stage2": train_cfg.stage2_steps}
+    """Steps per stage. w/o VG has no stage 1 and trains the text path for the steps of both stages,
+    so that every variant of Table 2 gets the same training budget."""
+    if train_cfg.video_guided:
+        return {"stage1": train_cfg.stage1_steps, "stage2": train_cfg.stage2_steps}
+    return {"stage1": 0, "stage2": train_cfg.stage1_steps + train_cfg.stage2_steps}
 
 
 def state_digest(module: torch.nn.Module) -> str:
@@ -151,17 +161,22 @@ class _Trainer:
         out_dir: Path, sync_checkpoint: Path | None, backbone, cache_dir: Path | None,
     ) -> None:
         self.train_cfg = train_cfg
-        self.model_cfg = model_cfg = effective_model_config(model_cfg, train_cfg)
+        self.model_cfg = model_cfg
         self.device = resolve_device(train_cfg.device)
         self.out_dir = out_dir
         self.checkpoint_dir = out_dir / "checkpoints"
         self.lengths = stage_lengths(train_cfg)
 
         # --- data: descriptions of the ablation's mode, train clips that have one ---
-        descriptions = DescriptionTable.load(annotated_dir, train_cfg.description_mode)
+        descriptions = DescriptionTable.load(annotated_dir, train_cfg.descriptions)
         self.store = ClipStore.load(
             processed_dir, "train", train_cfg.clip_frames, require_clip_ids=set(descriptions.by_clip)
         )
+        # The per-coefficient range of the training frames: L_rec's SSIM forms "range"/"image" map
+        # tracks to [0, 1] with it (talkclip/model/losses.py). A pure function of the data.
+        train_frames = torch.from_numpy(np.concatenate([clip.expression for clip in self.store.clips]))
+        normalisation = losses.track_normalisation(train_frames, train_cfg.ssim_form)
+        self.track_normalisation = normalisation.to(self.device) if normalisation is not None else None
         self.sampler = WindowSampler(
             self.store, clip_frames=train_cfg.clip_frames, window=model_cfg.window,
             style_max_frames=model_cfg.style_max_frames, batch_size=train_cfg.batch_size, seed=train_cfg.seed,
@@ -176,7 +191,7 @@ class _Trainer:
         elif backbone.name in TEXT_BACKBONES and backbone.name != model_cfg.text_backbone:
             raise ValueError(
                 f"the given text backbone is {backbone.name!r} but model.text_backbone is "
-                f"{model_cfg.text_backbone!r} (ablation {train_cfg.ablation!r})"
+                f"{model_cfg.text_backbone!r}"
             )
         self.text_dim = int(backbone.dim)
         extra = _backbone_extra(model_cfg)
@@ -189,6 +204,9 @@ class _Trainer:
         # --- networks: initialised from the seed alone ---
         torch.manual_seed(train_cfg.seed)
         self.model = TalkCLIP(model_cfg, self.text_dim).to(self.device)
+        # D_tem from a seed of its own: its weights must not depend on how much randomness the
+        # (variant-dependent) text side of the model consumed.
+        torch.manual_seed(step_seed(train_cfg.seed, D_TEM_INIT_STREAM, 0, 0))
         self.d_tem = TemporalDiscriminator(model_cfg).to(self.device)
         self.d_sync = None
         sync_digest = ""
@@ -198,7 +216,14 @@ class _Trainer:
             self.d_sync = load_sync_discriminator(sync_checkpoint, model_cfg, self.device)
             sync_digest = state_digest(self.d_sync)
         betas = (train_cfg.adam_beta1, train_cfg.adam_beta2)
-        self.opt_g = torch.optim.Adam(self.model.parameters(), lr=train_cfg.lr, betas=betas)
+        # The T2SS adapter has an optimiser of its own (Adam is per parameter, so this is the same
+        # as one optimiser over everything): a stage-1 checkpoint, which never touches the text side,
+        # can then seed the stage 2 of a variant whose text side differs (see init_from_stage1).
+        text_parameters = list(self.model.text_style_encoder.parameters())
+        text_ids = {id(p) for p in text_parameters}
+        self.opt_g = torch.optim.Adam([p for p in self.model.parameters() if id(p) not in text_ids], lr=train_cfg.lr,
+                                      betas=betas)
+        self.opt_t = torch.optim.Adam(text_parameters, lr=train_cfg.lr, betas=betas) if text_parameters else None
         self.opt_d = torch.optim.Adam(self.d_tem.parameters(), lr=train_cfg.disc_lr, betas=betas)
 
         # The config stored in (and checked against) checkpoints: model, train, and what the data gave.
@@ -220,7 +245,10 @@ class _Trainer:
         return {"talkclip": self.model, "d_tem": self.d_tem}
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"generator": self.opt_g, "d_tem": self.opt_d}
+        optimizers = {"generator": self.opt_g, "d_tem": self.opt_d}
+        if self.opt_t is not None:
+            optimizers["text"] = self.opt_t
+        return optimizers
 
     def save(self, path: Path) -> Path:
         return save_checkpoint(
@@ -241,10 +269,22 @@ class _Trainer:
         check_config(path, checkpoint, self.config, ignore={"train": RESUMABLE_TRAIN_KEYS})
         self.resumed_from = dict(self._adopt(checkpoint))
 
-    def _adopt(self, checkpoint: dict) -> dict:
+    def _adopt(self, checkpoint: dict, text_side: bool = True) -> dict:
         """Take over a checkpoint's weights, optimizer and RNG states, progress, history and loss
-        accumulator (its config already checked); returns its progress."""
-        restore(checkpoint, modules=self._modules(), optimizers=self._optimizers(), rng=True)
+        accumulator (its config already checked); returns its progress.
+
+        ``text_side`` False keeps this run's own T2SS adapter and its optimiser: for a stage-1
+        checkpoint of a run whose text side (backbone, descriptions, adapter) differs.
+        """
+        if text_side:
+            restore(checkpoint, modules=self._modules(), optimizers=self._optimizers(), rng=True)
+        else:
+            restore(checkpoint, modules={"d_tem": self.d_tem},
+                    optimizers={"generator": self.opt_g, "d_tem": self.opt_d}, rng=True)
+            stored = checkpoint["modules"]["talkclip"]
+            own_text = {k: v for k, v in self.model.state_dict().items() if k.startswith(TEXT_SIDE_PREFIX)}
+            shared = {k: v for k, v in stored.items() if not k.startswith(TEXT_SIDE_PREFIX)}
+            self.model.load_state_dict({**shared, **own_text})
         progress = checkpoint["progress"]
         self.stage, self.stage_step, self.global_step = progress["stage"], progress["stage_step"], progress["global_step"]
         self.steps_done = dict(progress["steps_done"])
@@ -253,12 +293,20 @@ class _Trainer:
         return progress
 
     def init_from_stage1(self, path: Path) -> None:
-        """Continue from another run's checkpoint at the end of stage 1 (V2SS pretraining done): the same
-        state an uninterrupted run has there, so stage 2 then runs exactly as it would have."""
+        """Continue from a checkpoint at the end of stage 1 (V2SS pretraining done).
+
+        Stage 1 never touches the text side (the T2SS adapter, the backbone, the descriptions: see
+        ``train_step``), and batches and dropout are drawn independently of it, so the stage 1 of
+        every variant that differs only there (``TEXT_SIDE_*`` keys: SimAnno, w/o Adapter, w/o CLIP)
+        is the same computation. Its checkpoint therefore seeds their stage 2 exactly as their own
+        stage 1 would have; the adapter and its optimiser start fresh from this run's seed.
+        """
         if not self.train_cfg.video_guided:
-            raise ValueError(f"{path}: ablation {self.train_cfg.ablation!r} has no stage 1 to start from")
+            raise ValueError(f"{path}: a run with train.video_guided false has no stage 1 to start from")
         checkpoint = load_checkpoint(path)
-        check_config(path, checkpoint, self.config, ignore={"train": RESUMABLE_TRAIN_KEYS | STAGE2_ONLY_TRAIN_KEYS})
+        ignore = {"train": RESUMABLE_TRAIN_KEYS | STAGE2_ONLY_TRAIN_KEYS | TEXT_SIDE_TRAIN_KEYS,
+                  "model": TEXT_SIDE_MODEL_KEYS, "data": TEXT_SIDE_DATA_KEYS}
+        check_config(path, checkpoint, self.config, ignore=ignore)
         progress = checkpoint["progress"]
         done = progress["steps_done"]
         if progress["stage"] != "stage1" or done["stage1"] != self.lengths["stage1"] or done["stage2"] != 0:
@@ -266,7 +314,7 @@ class _Trainer:
                 f"{path}: not the end of stage 1 of a run with train.stage1_steps = {self.lengths['stage1']} "
                 f"(it holds stage {progress['stage']!r} with steps {done})"
             )
-        self.resumed_from = {**self._adopt(checkpoint), "from": str(path)}
+        self.resumed_from = {**self._adopt(checkpoint, text_side=False), "from": str(path)}
 
     # ----------------------------------------------------------------- one step
     def train_step(self, stage: str, step: int, batch: Batch) -> dict[str, float]:
@@ -288,10 +336,11 @@ class _Trainer:
             use_text = bool(coin < p)
         need_video = stage == "stage1" or cfg.video_guided
         s_v = self.model.video_style(batch.style, batch.style_pad_mask) if need_video else None
-        # L_cos acts "during the whole training process" (paper sec. 4.2), stage 1 included: there it
-        # trains the adapter only (s_v detached below), the decoder still sees s_v alone.
-        cos_active = cfg.video_guided
-        s_t = self.model.text_style(self.text_table[batch.description_index]) if stage == "stage2" or cos_active else None
+        # Stage 1 is V2SS pretraining alone (paper sec. 4.1.2: "we only feed the video style code s_v
+        # into the decoder"); the text side is untouched, so one stage 1 serves every variant that
+        # differs only there (init_from_stage1). L_cos then acts for the whole of stage 2.
+        cos_active = stage == "stage2" and cfg.video_guided
+        s_t = self.model.text_style(self.text_table[batch.description_index]) if stage == "stage2" else None
         style = s_t if use_text else s_v
         pred = self.model.decode(batch.phoneme_windows, style)
 
@@ -308,7 +357,7 @@ class _Trainer:
             self.d_tem.eval()
             metrics["loss_d_tem"] = d_loss.item()
 
-        loss_rec = losses.reconstruction_loss(pred, batch.target, cfg.mu)
+        loss_rec = losses.reconstruction_loss(pred, batch.target, cfg.mu, cfg.ssim_form, self.track_normalisation)
         total = cfg.lambda_rec * loss_rec
         metrics["loss_rec"] = loss_rec.item()
         metrics["l1"] = torch.nn.functional.l1_loss(pred.detach(), batch.target).item()
@@ -321,14 +370,16 @@ class _Trainer:
             total = total + cfg.lambda_sync * loss_sync
             metrics["loss_sync"] = loss_sync.item()
         if cos_active:
-            # Stage 1 makes E_v credible from the decoder's losses alone, so L_cos never moves it there.
-            guide = s_v.detach() if cfg.cos_gradient == "text" or stage == "stage1" else s_v
+            guide = s_v.detach() if cfg.cos_gradient == "text" else s_v
             loss_cos = losses.cosine_style_loss(s_t, guide)
             total = total + cfg.lambda_cos * loss_cos
             metrics["loss_cos"] = loss_cos.item()
-        self.opt_g.zero_grad(set_to_none=True)
+        optimizers = [self.opt_g] + ([self.opt_t] if self.opt_t is not None and stage == "stage2" else [])
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         total.backward()
-        self.opt_g.step()
+        for optimizer in optimizers:
+            optimizer.step()
         metrics["loss_total"] = total.item()
         if stage == "stage2":
             metrics["p"] = p

@@ -74,11 +74,11 @@ class ValidationSet:
         split: str = "val",
     ) -> ValidationSet:
         """``n_windows`` L-frame windows (L = train.clip_frames) of the ``split`` clips that have a
-        description of the run's mode; ``model_cfg`` must be the effective (ablation) config, whose
+        description of the run's mode; ``model_cfg`` must be the run's model config, whose
         backbone ``backbone`` is."""
         if n_windows < 1:
             raise ValueError(f"ValidationSet: n_windows must be >= 1, got {n_windows}")
-        descriptions = DescriptionTable.load(annotated_dir, train_cfg.description_mode)
+        descriptions = DescriptionTable.load(annotated_dir, train_cfg.descriptions)
         store = ClipStore.load(processed_dir, split, train_cfg.clip_frames, require_clip_ids=set(descriptions.by_clip))
         length, w = train_cfg.clip_frames, model_cfg.window
 
