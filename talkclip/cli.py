@@ -6,11 +6,13 @@ they hand typed config objects to the library.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
-from talkclip.atomic import write_text
+from talkclip.atomic import check_output_dir, check_output_file, write_text
 from talkclip.config.loader import ConfigError, load_section, to_dict
 
 
@@ -59,6 +61,7 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     from talkclip.preprocess.stage import plan_corpus, plan_styletalk, read_transcripts, run_preprocess
 
     cfg = load_section(args.params, "preprocess", PreprocessConfig)
+    check_output_dir(args.out, "preprocess: output folder", replaces="manifest.csv", whole=True)
     transcripts = read_transcripts(args.transcripts) if args.transcripts else None
     strict = cfg.on_error == "raise"
     if args.styletalk:
@@ -250,9 +253,10 @@ def cmd_selfdriven(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from talkclip.selfdriven import write_report
+    from talkclip.selfdriven import read_results, write_report
 
-    results = json.loads((Path(args.eval) / "results.json").read_text())
+    check_output_dir(args.out, "report: output folder")
+    results = read_results(Path(args.eval) / "results.json", table2_row=bool(args.ablations))
     with _tracked("report", {"eval": args.eval}) as run:
         written = write_report(results, args.eval, args.out, ablations_dir=args.ablations or None)
         for path in written.values():
@@ -287,6 +291,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from talkclip.config.loader import read_yaml
     from talkclip.gates import check_gates, check_profile, format_report, load_thresholds
 
+    if args.out:
+        check_output_file(args.out, "gate: --out")
     thresholds = load_thresholds(args.thresholds)
     if thresholds.profile and not args.any_profile:
         differences = check_profile(read_yaml(args.params), Path(args.root) / thresholds.profile)
@@ -439,14 +445,29 @@ def _evaluate(argv: list[str]) -> int:
     return run_evaluate(parser.parse_args(argv))
 
 
+@contextlib.contextmanager
+def _warnings_as_notes(command: str):
+    """Warnings (unmatched transcripts, unreadable text...) as one plain line on stderr, not Python's
+    file:line format."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"talkclip {command}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["evaluate"]:
         return _evaluate(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        code = args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        with _warnings_as_notes(args.command):
+            if getattr(args, "metrics", None):
+                check_output_file(args.metrics, f"{args.command}: --metrics")
+            code = args.func(args)
+    except (ConfigError, OSError, ValueError) as exc:  # bad input: FileNotFoundError, OutputPathError, ... included
         print(f"talkclip {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return code or 0
