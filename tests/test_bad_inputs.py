@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import yaml
 from talkclip.cli import main
 from talkclip.config.loader import to_dict
 from talkclip.formats.mat3dmm import coeffs_from_performance, write_mat
-from talkclip.formats.media import write_video, write_wav
+from talkclip.formats.media import write_video, write_wav, write_wav_chunks
 
 REPO = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -50,16 +49,8 @@ def speech() -> np.ndarray:
 
 def silent_wav(path: Path, seconds: float) -> Path:
     """A PCM16 wav of digital silence, written a minute at a time (long ones stay cheap)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SR)
-        left = int(seconds * SR)
-        while left > 0:
-            n = min(left, 60 * SR)
-            out.writeframes(np.zeros(n, np.int16).tobytes())
-            left -= n
+    n = int(seconds * SR)
+    write_wav_chunks(path, (np.zeros(min(60 * SR, n - start), np.int16) for start in range(0, n, 60 * SR)), SR)
     return path
 
 

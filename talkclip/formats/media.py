@@ -204,6 +204,24 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
         scipy.io.wavfile.write(str(tmp), int(sample_rate), pcm)
 
 
+def write_wav_chunks(path: str | Path, chunks: Iterable[np.ndarray], sample_rate: int) -> None:
+    """Write mono audio given as chunks ((n,) float in [-1, 1], clipped, or int16) as PCM16 wav, atomically,
+    one chunk at a time: a long recording is never held whole."""
+    import wave
+
+    if sample_rate <= 0:
+        raise MediaError(f"writing {path}: sample rate must be positive, got {sample_rate}")
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(sample_rate))
+        for chunk in chunks:
+            pcm = _to_pcm16(chunk, f"writing {path}")
+            if pcm.ndim != 1:
+                raise MediaError(f"writing {path}: expected mono (n,) chunks, got shape {pcm.shape}")
+            out.writeframes(pcm.astype("<i2").tobytes())
+
+
 # ---------------------------------------------------------------------------------------------
 # Video
 
