@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from talkclip.atomic import atomic_path, check_output_dir
 from talkclip.config.alignment import AlignerConfig
+from talkclip.corpus.identity import Identity
 from talkclip.formats.media import AAC_FRAME_SIZE, MediaError, iter_audio, probe_audio_duration, read_audio, write_video
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import intervals_to_frame_ids
@@ -110,14 +111,12 @@ def _looks_like(path: Path) -> str:
 class EmbeddedIdentity:
     """What renders a generation: an embedded-corpus face and the reference pose track (at the output rate)."""
 
-    identity: object  # talkclip.corpus.identity.Identity
+    identity: Identity
     pose: np.ndarray  # (N, 6)
 
 
 def load_identity_sidecar(sidecar: str | Path, fps: float) -> EmbeddedIdentity:
     """The identity and pose of an embedded-corpus ground-truth sidecar (``groundtruth/.../NNN.npz``)."""
-    from talkclip.corpus.identity import Identity
-
     sidecar = Path(sidecar)
     if not sidecar.is_file():
         raise FileNotFoundError(f"{sidecar}: identity sidecar (.npz of the embedded corpus) not found")
@@ -200,7 +199,8 @@ def generate(
         from talkclip.model.text_backbone import load_text_backbone
 
         backbone = load_text_backbone(model_cfg)
-        generate_coefficients(model, np.zeros(0, np.int64), text=text, backbone=backbone)  # refuses unreadable text
+    # No frames yet: only the style source is checked (a text the backbone cannot read, a malformed clip).
+    generate_coefficients(model, np.zeros(0, np.int64), text=text, style_clip=style_clip, backbone=backbone)
 
     audio = None
     if phoneme_seq is not None:

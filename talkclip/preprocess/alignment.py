@@ -183,7 +183,8 @@ class PhonemeAligner:
             for method in methods:
                 try:
                     if method == "phone_recognition":
-                        phones = self._recognize_windows([audio], duration, progress=True)
+                        seconds = (audio[i : i + SAMPLE_RATE] for i in range(0, len(audio), SAMPLE_RATE))
+                        phones = self._recognize_windows(seconds, duration, progress=True)
                         result_words: list[WordInterval] = []
                     elif duration > FORCED_MAX_S:
                         raise ValueError(_too_long_to_force())
@@ -375,7 +376,6 @@ def _check_result(phones: list[PhoneInterval], words: list[WordInterval], expect
         raise RuntimeError("result has no speech phones")
     if expected_words and [w.word for w in words] != expected_words:
         raise RuntimeError(f"aligned words {[w.word for w in words]} differ from the transcript {expected_words}")
-
 
 
 def _check_speech(audio: np.ndarray, duration: float) -> None:
