@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", default="models/sync/d_sync.pt")
     p.add_argument("--out", default="models/sweep")
     p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. 127.0.0.1:6379); default: local")
-    p.add_argument("--tracking-uri", default=None, help="MLflow URI (default sqlite:///<repo>/mlruns.db)")
+    p.add_argument("--tracking-uri", default=None, help="MLflow URI (default $TALKCLIP_MLFLOW_URI, $MLFLOW_TRACKING_URI, or mlruns.db in the DVC repository of the working folder)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("selfdriven", help="the paper's self-driven evaluation of a checkpoint on the test splits")
