@@ -61,7 +61,6 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     from talkclip.preprocess.stage import plan_corpus, plan_styletalk, read_transcripts, run_preprocess
 
     cfg = load_section(args.params, "preprocess", PreprocessConfig)
-    check_output_dir(args.out, "preprocess: output folder", replaces="manifest.csv", whole=True)
     transcripts = read_transcripts(args.transcripts) if args.transcripts else None
     strict = cfg.on_error == "raise"
     if args.styletalk:
@@ -255,7 +254,6 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     from talkclip.selfdriven import read_results, write_report
 
-    check_output_dir(args.out, "report: output folder")
     results = read_results(Path(args.eval) / "results.json", table2_row=bool(args.ablations))
     with _tracked("report", {"eval": args.eval}) as run:
         written = write_report(results, args.eval, args.out, ablations_dir=args.ablations or None)
@@ -291,8 +289,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from talkclip.config.loader import read_yaml
     from talkclip.gates import check_gates, check_profile, format_report, load_thresholds
 
-    if args.out:
-        check_output_file(args.out, "gate: --out")
     thresholds = load_thresholds(args.thresholds)
     if thresholds.profile and not args.any_profile:
         differences = check_profile(read_yaml(args.params), Path(args.root) / thresholds.profile)
@@ -445,6 +441,32 @@ def _evaluate(argv: list[str]) -> int:
     return run_evaluate(parser.parse_args(argv))
 
 
+# Where each command writes: (argument, "file" | "into" (files written into a folder) | "whole" (a folder
+# replaced as a whole), the marker file of an earlier output that "whole" may replace). Checked before the
+# command starts (docs/DESIGN.md, "Bad input"); `generate` checks its own in the library.
+_OUTPUTS = {
+    "synth": ("out", "whole", "corpus.json"), "preprocess": ("out", "whole", "manifest.csv"),
+    "annotate": ("out", "whole", "descriptions.csv"), "sync-pretrain": ("out", "file", None),
+    "syncnet-train": ("out", "file", None), "train": ("out", "into", None), "sweep": ("out", "into", None),
+    "selfdriven": ("out", "into", None), "report": ("out", "into", None), "profile": ("write", "file", None),
+    "gate": ("out", "file", None),
+}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse output locations that cannot be written before the work (OutputPathError names them)."""
+    targets = [("metrics", "file", None)] + ([_OUTPUTS[args.command]] if args.command in _OUTPUTS else [])
+    for name, kind, marker in targets:
+        path = getattr(args, name, None)
+        if not path:
+            continue
+        what = f"{args.command}: --{name}"
+        if kind == "file":
+            check_output_file(path, what)
+        else:
+            check_output_dir(path, what, replaces=marker, whole=kind == "whole")
+
+
 @contextlib.contextmanager
 def _warnings_as_notes(command: str):
     """Warnings (unmatched transcripts, unreadable text...) as one plain line on stderr, not Python's
@@ -464,8 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with _warnings_as_notes(args.command):
-            if getattr(args, "metrics", None):
-                check_output_file(args.metrics, f"{args.command}: --metrics")
+            check_outputs(args)
             code = args.func(args)
     except (ConfigError, OSError, ValueError) as exc:  # bad input: FileNotFoundError, OutputPathError, ... included
         print(f"talkclip {args.command}: error: {exc}", file=sys.stderr)

@@ -215,6 +215,22 @@ def test_metrics_and_table_outputs_that_are_folders_are_refused_first(tmp_path, 
     assert code == 2 and f"{tmp_path / 'reports'} is an existing file" in err
 
 
+@pytest.mark.parametrize("argv, kind", [
+    (["synth"], "folder"), (["annotate"], "folder"), (["train"], "folder"), (["sweep"], "folder"),
+    (["selfdriven"], "folder"), (["sync-pretrain"], "file"), (["syncnet-train"], "file"), (["profile", "ci"], "file"),
+])
+def test_every_command_checks_its_output_before_it_starts(tmp_path, capsys, monkeypatch, argv, kind):
+    """The wrong kind of thing where the output goes: refused at once, whatever the command would do first."""
+    monkeypatch.chdir(tmp_path)  # no data here: any work would fail differently
+    target = tmp_path / "target"
+    target.mkdir() if kind == "file" else target.write_text("mine")
+    option = "--write" if argv[0] == "profile" else "--out"
+    code, err = run_cli(capsys, *argv, option, target)
+    expected = "an existing folder; give the path of a file" if kind == "file" else "an existing file, not a folder"
+    assert code == 2 and f"{argv[0]}: {option} {target} is {expected}" in err, err
+    assert target.is_dir() if kind == "file" else target.read_text() == "mine"
+
+
 # ------------------------------------------------- 2. silent or speechless audio: a clear error or a counted skip
 def test_preprocess_silent_audio_is_a_clear_error_or_a_counted_skip(tmp_path, capsys, speech):
     mead = tmp_path / "mead"
