@@ -6,11 +6,13 @@ they hand typed config objects to the library.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
 from pathlib import Path
 
-from talkclip.atomic import write_text
+from talkclip.atomic import check_output_dir, check_output_file, write_text
 from talkclip.config.loader import ConfigError, load_section, to_dict
 
 
@@ -226,9 +228,9 @@ def cmd_ablations(args: argparse.Namespace) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from talkclip.selfdriven import write_report
+    from talkclip.selfdriven import read_results, write_report
 
-    results = json.loads((Path(args.eval) / "results.json").read_text())
+    results = read_results(Path(args.eval) / "results.json", table2_row=bool(args.ablations))
     with _tracked("report", {"eval": args.eval}) as run:
         written = write_report(results, args.eval, args.out, ablations_dir=args.ablations or None, curves=args.curves)
         for path in written.values():
@@ -346,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sync", default="models/sync/d_sync.pt")
     p.add_argument("--out", default="models/sweep")
     p.add_argument("--address", default=None, help="an existing Ray cluster (e.g. 127.0.0.1:6379); default: local")
-    p.add_argument("--tracking-uri", default=None, help="MLflow URI (default sqlite:///<repo>/mlruns.db)")
+    p.add_argument("--tracking-uri", default=None, help="MLflow URI (default $TALKCLIP_MLFLOW_URI, $MLFLOW_TRACKING_URI, or mlruns.db in the DVC repository of the working folder)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("selfdriven", help="the paper's self-driven evaluation of a checkpoint on the test splits")
@@ -429,14 +431,54 @@ def _evaluate(argv: list[str]) -> int:
     return run_evaluate(parser.parse_args(argv))
 
 
+# Where each command writes: (argument, "file" | "into" (files written into a folder) | "whole" (a folder
+# replaced as a whole), the marker file of an earlier output that "whole" may replace). Checked before the
+# command starts (docs/DESIGN.md, "Bad input"); `generate` checks its own in the library.
+_OUTPUTS = {
+    "synth": ("out", "whole", "corpus.json"), "preprocess": ("out", "whole", "manifest.csv"),
+    "annotate": ("out", "whole", "descriptions.csv"), "sync-pretrain": ("out", "file", None),
+    "syncnet-train": ("out", "file", None), "train": ("out", "into", None), "sweep": ("out", "into", None),
+    "selfdriven": ("out", "into", None), "report": ("out", "into", None), "profile": ("write", "file", None),
+    "gate": ("out", "file", None),
+}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse output locations that cannot be written before the work (OutputPathError names them)."""
+    targets = [("metrics", "file", None)] + ([_OUTPUTS[args.command]] if args.command in _OUTPUTS else [])
+    for name, kind, marker in targets:
+        path = getattr(args, name, None)
+        if not path:
+            continue
+        what = f"{args.command}: --{name}"
+        if kind == "file":
+            check_output_file(path, what)
+        else:
+            check_output_dir(path, what, replaces=marker, whole=kind == "whole")
+
+
+@contextlib.contextmanager
+def _warnings_as_notes(command: str):
+    """Warnings (unmatched transcripts, unreadable text...) as one plain line on stderr, not Python's
+    file:line format."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"talkclip {command}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["evaluate"]:
         return _evaluate(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        code = args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        with _warnings_as_notes(args.command):
+            check_outputs(args)
+            code = args.func(args)
+    except (ConfigError, OSError, ValueError) as exc:  # bad input: FileNotFoundError, OutputPathError, ... included
         print(f"talkclip {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return code or 0

@@ -14,6 +14,9 @@ gate per key metric::
 
 `check_gates` reads each metric and marks it ``pass``, ``FAIL`` (on the wrong side of its threshold)
 or ``MISSING`` (no such file or key, or not a finite number: a gate that cannot be checked fails too).
+A metrics file that is not a JSON object (unparsable, a list, a number) is malformed input, not a
+regression: :class:`MetricsFileError`. A gate's ``file`` is a path inside the run's folder: absolute
+paths and ``..`` are refused when the thresholds are loaded, before anything is opened.
 `check_profile` refuses to compare a run whose parameters are not the profile's: thresholds measured
 on the CI profile say nothing about a run of another size.
 """
@@ -31,6 +34,10 @@ from talkclip.config.loader import ConfigError, read_yaml
 from talkclip.config.profiles import flatten, load_profile
 
 DIRECTIONS = ("lower", "higher")
+
+
+class MetricsFileError(ValueError):
+    """A stage's metrics file exists but is not a JSON object of metrics."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,10 @@ def load_thresholds(path: str | Path) -> Thresholds:
         extra = sorted(set(spec) - {"file", "key", "better", "threshold", "observed"})
         if missing or extra:
             raise ConfigError(f"{where}: missing key(s) {missing}, unknown key(s) {extra}")
+        file = spec["file"]
+        if not isinstance(file, str) or not file or Path(file).is_absolute() or ".." in Path(file).parts:
+            raise ConfigError(f"{where}: file must be a path inside the run's folder, like metrics/eval.json, "
+                              f"got {file!r}")
         if spec["better"] not in DIRECTIONS:
             raise ConfigError(f"{where}: better must be one of {DIRECTIONS}, got {spec['better']!r}")
         threshold = spec["threshold"]
@@ -104,11 +115,18 @@ def _read_metric(root: Path, gate: Gate, cache: dict[str, dict | str]) -> tuple[
     if gate.file not in cache:
         path = root / gate.file
         try:
-            cache[gate.file] = json.loads(path.read_text())
+            parsed = json.loads(path.read_text())
         except FileNotFoundError:
-            cache[gate.file] = f"{path} not found"
-        except (OSError, json.JSONDecodeError) as exc:
-            cache[gate.file] = f"{path}: not readable JSON ({exc})"
+            parsed = f"{path} not found"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MetricsFileError(f"{path}: metrics file cannot be read ({exc})") from None
+        except json.JSONDecodeError as exc:
+            raise MetricsFileError(f"{path}: metrics file is not valid JSON ({exc})") from None
+        else:
+            if not isinstance(parsed, dict):
+                raise MetricsFileError(f"{path}: metrics file holds a JSON {type(parsed).__name__}, "
+                                       "expected an object of metric names and values")
+        cache[gate.file] = parsed
     data = cache[gate.file]
     if isinstance(data, str):
         return None, data

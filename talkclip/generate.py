@@ -6,24 +6,38 @@ reference clip, as in StyleTalk and TalkCLIP (the model does not predict pose). 
 embedded-corpus renderer for embedded identities (the sidecar of any of the speaker's clips names
 the identity); a PIRenderer checkpoint can implement :class:`talkclip.corpus.renderer.Renderer` for
 real faces.
+
+Bad input fails before the work (:func:`check_generation_request`: the output folder, the frame rate
+and image size, the identity sidecar, the style text), speech of any length is read and recognised
+in bounded memory (``PhonemeAligner.align_stream``), and the outputs are written together at the
+end: a failure leaves no file behind, and an earlier generation in the folder stays as it was.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import math
+import warnings
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from talkclip.atomic import atomic_path, write_text
+from talkclip.atomic import atomic_path, check_output_dir
 from talkclip.config.alignment import AlignerConfig
-from talkclip.formats.media import read_audio, write_video
+from talkclip.corpus.identity import Identity
+from talkclip.formats.media import AAC_FRAME_SIZE, MediaError, iter_audio, probe_audio_duration, read_audio, write_video
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import intervals_to_frame_ids
-from talkclip.preprocess.alignment import PhonemeAligner
+from talkclip.preprocess.alignment import AlignmentError, PhonemeAligner, UnknownWordError
 from talkclip.preprocess.timing import resample_frames, resample_labels
 
 SAMPLE_RATE = 16000
+MAX_FPS = 120.0
+RENDER_CHUNK_FRAMES = 250  # frames rendered at a time: a long video is encoded in bounded memory
 
 
 @dataclass
@@ -36,14 +50,33 @@ class GenerationResult:
 
 
 def phonemes_from_speech(
-    audio_path: str | Path, transcript: str | None, fps: float, aligner_cfg: AlignerConfig
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """(audio 16 kHz, per-frame phoneme ids, alignment method) for a speech file."""
-    audio = read_audio(audio_path, SAMPLE_RATE)
-    n_frames = int(np.floor(len(audio) / SAMPLE_RATE * fps + 1e-6))
+    audio_path: str | Path, transcript: str | None, fps: float, aligner_cfg: AlignerConfig, keep_audio: bool = True,
+    progress: bool = True,
+) -> tuple[np.ndarray | None, np.ndarray, str]:
+    """(audio 16 kHz or None without ``keep_audio``, per-frame phoneme ids, alignment method) for a speech file.
+
+    The file is decoded and recognised as a stream (memory bounded whatever its length); only
+    ``keep_audio`` (for the video's sound track) holds the whole signal.
+    """
+    stated = probe_audio_duration(audio_path)
+    try:
+        alignment, duration = PhonemeAligner(aligner_cfg).align_stream(
+            iter_audio(audio_path, SAMPLE_RATE), transcript, total_s=stated, progress=progress)
+    except (MediaError, UnknownWordError):
+        raise
+    except AlignmentError as exc:  # NoSpeechError included: keep the kind, name the file
+        raise type(exc)(f"audio file {audio_path}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"audio file {audio_path}: {exc}") from None
+    if stated is not None and 0 < duration - stated <= AAC_FRAME_SIZE / 8000:
+        duration = stated  # AAC codec padding beyond the stated end (read_audio trims it the same way)
+    n_frames = int(np.floor(duration * fps + 1e-6))
     if n_frames < 1:
-        raise ValueError(f"{audio_path}: shorter than one frame at {fps:g} fps")
-    alignment = PhonemeAligner(aligner_cfg).align(audio, SAMPLE_RATE, transcript)
+        raise ValueError(f"audio file {audio_path}: shorter than one frame at {fps:g} fps")
+    if transcript is not None and alignment.method == "phone_recognition":
+        warnings.warn(f"audio file {audio_path}: the transcript was not used, phonemes come from phone recognition "
+                      f"({'; '.join(alignment.fallback_reasons)})", stacklevel=2)
+    audio = read_audio(audio_path, SAMPLE_RATE)[: int(round(n_frames / fps * SAMPLE_RATE))] if keep_audio else None
     return audio, intervals_to_frame_ids(alignment.phones, n_frames, fps), alignment.method
 
 
@@ -65,24 +98,74 @@ def pose_track(reference_pose: np.ndarray | None, n_frames: int) -> np.ndarray:
     return np.tile(bounce, (reps, 1))[:n_frames]
 
 
-def render_embedded(
-    sidecar: str | Path, expression: np.ndarray, fps: float, image_size: int, audio: np.ndarray | None, out: Path
-) -> Path:
-    """Render with the identity (and the pose) of an embedded-corpus ground-truth sidecar."""
-    from talkclip.corpus.identity import Identity
-    from talkclip.corpus.renderer import FaceRenderer
+def _looks_like(path: Path) -> str:
+    head = path.open("rb").read(8)
+    if head.startswith(b"\x89PNG"):
+        return "it is a PNG image; a photo is not an identity sidecar"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "it is a JPEG image; a photo is not an identity sidecar"
+    return "not a NumPy .npz archive"
 
+
+@dataclass(frozen=True)
+class EmbeddedIdentity:
+    """What renders a generation: an embedded-corpus face and the reference pose track (at the output rate)."""
+
+    identity: Identity
+    pose: np.ndarray  # (N, 6)
+
+
+def load_identity_sidecar(sidecar: str | Path, fps: float) -> EmbeddedIdentity:
+    """The identity and pose of an embedded-corpus ground-truth sidecar (``groundtruth/.../NNN.npz``)."""
     sidecar = Path(sidecar)
     if not sidecar.is_file():
         raise FileNotFoundError(f"{sidecar}: identity sidecar (.npz of the embedded corpus) not found")
-    with np.load(sidecar, allow_pickle=False) as data:
-        if "identity" not in data.files:
-            raise ValueError(f"{sidecar}: not an embedded-corpus sidecar (no 'identity' entry)")
-        identity = Identity.from_json(str(data["identity"]))
-        ref_pose = resample_frames(data["pose"], float(data["fps"]), fps, int(len(data["pose"]) * fps / float(data["fps"])))
-    frames, _ = FaceRenderer(identity, image_size=image_size).render(expression, pose_track(ref_pose, len(expression)))
-    write_video(out, frames, fps, audio=audio, sample_rate=SAMPLE_RATE)
-    return out
+    expected = "give the .npz of a clip in the embedded corpus's groundtruth/ folders"
+    try:
+        archive = np.load(sidecar, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        raise ValueError(f"{sidecar}: not an embedded-corpus identity sidecar ({_looks_like(sidecar)}); {expected}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{sidecar}: a single .npy array, not an embedded-corpus identity sidecar; {expected}")  # noqa: TRY004
+    with archive as data:
+        missing = [key for key in ("identity", "pose", "fps") if key not in data.files]
+        if missing:
+            raise ValueError(f"{sidecar}: not an embedded-corpus sidecar (no {', '.join(map(repr, missing))} entry); "
+                             f"{expected}")
+        try:
+            identity = Identity.from_json(str(data["identity"]), where=f"{sidecar}: 'identity'")
+            pose, source_fps = np.asarray(data["pose"], np.float32), float(data["fps"])
+        except (zipfile.BadZipFile, OSError, KeyError, TypeError) as exc:
+            raise ValueError(f"{sidecar}: unreadable identity sidecar ({exc})") from None
+    if pose.ndim != 2 or pose.shape[1] < 6 or not len(pose) or not math.isfinite(source_fps) or source_fps <= 0:
+        raise ValueError(f"{sidecar}: 'pose' must be (N >= 1, 6) and 'fps' positive, got {pose.shape} and {source_fps}")
+    return EmbeddedIdentity(identity, resample_frames(pose, source_fps, fps, int(len(pose) * fps / source_fps)))
+
+
+def check_generation_request(out_dir: str | Path, fps: float, image_size: int, render: bool) -> Path:
+    """Refuse, before any work, an output folder that cannot be written and a frame rate or image size
+    that cannot make a video. Returns the output folder."""
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or not 0 < fps <= MAX_FPS:
+        raise ValueError(f"generate: fps must be a frame rate in (0, {MAX_FPS:g}], got {fps!r}")
+    if render and (isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 32
+                   or image_size % 2):
+        raise ValueError(f"generate: image_size must be an even number of pixels >= 32 (H.264), got {image_size!r}")
+    return check_output_dir(out_dir, "generate: output folder")
+
+
+def _rendered_frames(face: EmbeddedIdentity, expression: np.ndarray, fps: float, image_size: int) -> Iterator[np.ndarray]:
+    """The video's frames, rendered RENDER_CHUNK_FRAMES at a time (the renderer is frame by frame)."""
+    from talkclip.corpus.renderer import FaceRenderer
+
+    renderer = FaceRenderer(face.identity, image_size=image_size)
+    pose = pose_track(face.pose, len(expression))
+    with tqdm(total=len(expression), unit="frame", desc="render", leave=False,
+              disable=len(expression) <= RENDER_CHUNK_FRAMES) as bar:
+        for start in range(0, len(expression), RENDER_CHUNK_FRAMES):
+            stop = start + RENDER_CHUNK_FRAMES
+            frames, _ = renderer.render(expression[start:stop], pose[start:stop])
+            yield from frames
+            bar.update(len(frames))
 
 
 def generate(
@@ -99,29 +182,43 @@ def generate(
     aligner_cfg: AlignerConfig | None = None,
     identity_sidecar: str | Path | None = None,
     image_size: int = 128,
+    progress: bool = True,
 ) -> GenerationResult:
     from talkclip.inference import generate_coefficients, load_model
 
-    out_dir = Path(out_dir)
+    # Everything that can be checked without the work is checked first.
+    out_dir = check_generation_request(out_dir, fps, image_size, render=identity_sidecar is not None)
+    if (text is None) == (style_clip is None):
+        raise ValueError("generate: give exactly one style source, a text description or a style clip")
+    if (phoneme_seq is None) == (audio_path is None):
+        raise ValueError("generate: give the speech (audio_path, optional transcript) or a phoneme_seq file")
+    face = load_identity_sidecar(identity_sidecar, fps) if identity_sidecar is not None else None
+    model, model_cfg = load_model(checkpoint)
+    backbone = None
+    if text is not None:
+        from talkclip.model.text_backbone import load_text_backbone
+
+        backbone = load_text_backbone(model_cfg)
+    # No frames yet: only the style source is checked (a text the backbone cannot read, a malformed clip).
+    generate_coefficients(model, np.zeros(0, np.int64), text=text, style_clip=style_clip, backbone=backbone)
+
     audio = None
     if phoneme_seq is not None:
         phonemes, method = phonemes_from_seq_json(phoneme_seq, phoneme_seq_fps, fps), "phoneme_json"
-    elif audio_path is not None:
-        audio, phonemes, method = phonemes_from_speech(audio_path, transcript, fps, aligner_cfg or AlignerConfig())
+        if len(phonemes) == 0:
+            raise ValueError(f"{phoneme_seq}: shorter than one frame at {fps:g} fps")
     else:
-        raise ValueError("generate: give the speech (audio_path, optional transcript) or a phoneme_seq file")
-    model, _ = load_model(checkpoint)
-    expression = generate_coefficients(model, phonemes, text=text, style_clip=style_clip)
-    with atomic_path(out_dir / "coefficients.npy") as tmp:
-        np.save(tmp, expression)
-    write_text(
-        out_dir / "generation.json",
-        json.dumps({"text": text, "fps": fps, "frames": len(phonemes), "phonemes": method,
-                    "checkpoint": str(checkpoint)}, indent=2) + "\n",
-    )
-    video = None
-    if identity_sidecar is not None:
-        if audio is not None:
-            audio = audio[: int(round(len(expression) / fps * SAMPLE_RATE))]
-        video = render_embedded(identity_sidecar, expression, fps, image_size, audio, out_dir / "video.mp4")
+        audio, phonemes, method = phonemes_from_speech(audio_path, transcript, fps, aligner_cfg or AlignerConfig(),
+                                                       keep_audio=face is not None, progress=progress)
+    expression = generate_coefficients(model, phonemes, text=text, style_clip=style_clip, backbone=backbone)
+    settings = {"text": text, "fps": fps, "frames": len(phonemes), "phonemes": method, "checkpoint": str(checkpoint)}
+    # All outputs are written to temporary files and renamed together at the end: nothing half-written.
+    with contextlib.ExitStack() as outputs:
+        np.save(outputs.enter_context(atomic_path(out_dir / "coefficients.npy")), expression)
+        outputs.enter_context(atomic_path(out_dir / "generation.json")).write_text(json.dumps(settings, indent=2) + "\n")
+        video = None
+        if face is not None:
+            video = out_dir / "video.mp4"
+            frames = _rendered_frames(face, expression, fps, image_size)
+            write_video(outputs.enter_context(atomic_path(video)), frames, fps, audio=audio, sample_rate=SAMPLE_RATE)
     return GenerationResult(expression, phonemes, fps, method, video)

@@ -12,29 +12,31 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from talkclip.config.loader import build
+from talkclip.config.loader import ConfigError, build
 from talkclip.config.model import ModelConfig
 from talkclip.model.style_encoder import crop_or_pad_style_clip
 from talkclip.model.talkclip_model import TalkCLIP
 from talkclip.phonemes import N_PHONEMES, SIL_ID
-from talkclip.training.checkpoint import CheckpointError, load_checkpoint
+from talkclip.training.checkpoint import CheckpointError, load_checkpoint, load_module_state
 
 
 def load_model(checkpoint_path: str | Path) -> tuple[TalkCLIP, ModelConfig]:
     """The TalkCLIP network of a training checkpoint (eval mode, CPU) and its model config."""
     checkpoint = load_checkpoint(checkpoint_path)
-    if "talkclip" not in checkpoint["modules"]:
-        raise CheckpointError(
-            f"{checkpoint_path}: no TalkCLIP network in this checkpoint (modules: {sorted(checkpoint['modules'])})"
-        )
-    config = checkpoint["config"]
+    modules = checkpoint.get("modules")
+    if not isinstance(modules, dict) or "talkclip" not in modules:
+        stored = sorted(modules) if isinstance(modules, dict) else "none"
+        raise CheckpointError(f"{checkpoint_path}: no TalkCLIP network in this checkpoint (modules: {stored})")
     try:
+        config = checkpoint["config"]
         model_cfg = build(ModelConfig, config["model"], "model")
         text_dim = int(config["data"]["text_dim"])
     except KeyError as exc:
         raise CheckpointError(f"{checkpoint_path}: checkpoint config lacks {exc}") from None
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint_path}: the checkpoint's stored config is not valid: {exc}") from None
     model = TalkCLIP(model_cfg, text_dim)
-    model.load_state_dict(checkpoint["modules"]["talkclip"])
+    load_module_state(model, checkpoint["modules"]["talkclip"], str(checkpoint_path))
     return model.eval(), model_cfg
 
 

@@ -249,7 +249,8 @@ def write_report(
             raise FileNotFoundError(f"{index_path}: the ablations stage's index of variants is missing")
         rows = {}
         for entry in json.loads(index_path.read_text()):
-            rows[entry["label"]] = row(json.loads((ablations_dir / entry["name"] / "eval" / "results.json").read_text()))
+            path = ablations_dir / entry["name"] / "eval" / "results.json"
+            rows[entry["label"]] = row(read_results(path, table2_row=True))
         rows["Full"] = row(results)
         table2 = tables.table2(rows, weights_label, crop_size=results.get("image_size", 128),
                                landmark_source="given (renderer)")
@@ -296,3 +297,50 @@ def frame_strip_clips(clip_ids: list[str]) -> list[str]:
         if spk == speaker and (emotion not in best or level > best[emotion][0]):
             best[emotion] = (level, clip_id)
     return [best[e][1] for e in sorted(best)]
+
+
+TABLE2_METHOD = "TalkCLIP (text style)"  # the row of each model that Table 2 compares
+
+
+class ResultsError(ValueError):
+    """A results.json is missing, unparsable or lacks what the report needs; the message names the file and key."""
+
+
+def read_results(path: str | Path, table2_row: bool = False) -> dict:
+    """A ``results.json`` of :func:`run_selfdriven`, checked for everything :func:`write_report` reads
+    (``table2_row``: also the text-style MEAD-format row that Table 2 takes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: results file not found (run `talkclip selfdriven` first)")
+    text = path.read_text(errors="replace")
+    if not text.strip():
+        raise ResultsError(f"{path}: results file is empty")
+    try:
+        results = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+
+    def need(value, key: str, kind: type, what: str):
+        if not isinstance(value, kind) or isinstance(value, bool) or (kind is dict and not value):
+            json_type = {dict: "object", list: "array", str: "string", bool: "boolean"}.get(type(value), "number")
+            shown = "missing" if value is None else "an empty object" if value == {} else f"a JSON {json_type}"
+            raise ResultsError(f"{path}: '{key}' must be {what}, found {shown}; is this a results.json written by "
+                               "`talkclip selfdriven`?")
+        return value
+
+    if not isinstance(results, dict):
+        need(results, "(top level)", dict, "an object")
+    for method, datasets in need(results.get("table1"), "table1", dict, "an object of methods").items():
+        for dataset, metrics in need(datasets, f"table1.{method}", dict, "an object of datasets").items():
+            for metric, value in need(metrics, f"table1.{method}.{dataset}", dict, "an object of metrics").items():
+                need(value, f"table1.{method}.{dataset}.{metric}", (int, float), "a number")
+    if table2_row:
+        need(results["table1"].get(TABLE2_METHOD, {}).get("MEAD"), f"table1.{TABLE2_METHOD}.MEAD", dict,
+             "an object of metrics")
+    style = need(results.get("style"), "style", dict, "an object")
+    need(need(style.get("text"), "style.text", dict, "an object").get("accuracy"), "style.text.accuracy",
+         (int, float), "a number")
+    ood = need(results.get("ood"), "ood", dict, "an object")
+    need(ood.get("accuracy"), "ood.accuracy", (int, float), "a number")
+    need(ood.get("per_emotion"), "ood.per_emotion", dict, "an object of accuracies")
+    return results

@@ -315,7 +315,7 @@ def run_sweep(
     sync_cfg: the D_sync pretraining config (logged with the sweep; its clip_frames must equal
     train.clip_frames because the frozen D_sync scores L-frame windows).
     address: an existing Ray cluster ("host:port" or "auto"); None starts Ray in this process.
-    tracking_uri: MLflow backend (default ``$TALKCLIP_MLFLOW_URI`` or ``sqlite:///<repo>/mlruns.db``);
+    tracking_uri: MLflow backend (default: see ``talkclip.tracking.resolve_tracking_uri``);
     with ``TALKCLIP_MLFLOW=0`` nothing is logged to MLflow.
     num_cpus: CPUs of the in-process Ray (default os.cpu_count()).
     backbone_factory: model config -> text backbone, for tests (must be importable by the workers).

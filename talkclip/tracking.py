@@ -6,7 +6,10 @@
         run.log_table(table_1, "table1")
 
 Where runs go:
-- backend: ``tracking_uri`` argument, else ``$TALKCLIP_MLFLOW_URI``, else ``sqlite:///<repo>/mlruns.db``.
+- backend: ``tracking_uri`` argument, else ``$TALKCLIP_MLFLOW_URI``, else MLflow's own
+  ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<root>/mlruns.db`` where ``<root>`` is the DVC repository
+  that contains the working folder, or the working folder itself (:func:`repo_root`): runs made on a
+  user's own data stay with that data, never beside the installed package.
   Relative SQLite paths are made absolute (against the current folder) because Ray workers and DVC
   stages do not share one working directory. MLflow 3 refuses a plain ``./mlruns`` file store.
 - artifacts: ``$TALKCLIP_MLFLOW_ARTIFACTS``, else ``mlartifacts/`` next to the SQLite file
@@ -45,6 +48,7 @@ from typing import Any
 
 ENV_ENABLED = "TALKCLIP_MLFLOW"
 ENV_URI = "TALKCLIP_MLFLOW_URI"
+ENV_MLFLOW_URI = "MLFLOW_TRACKING_URI"  # MLflow's own convention
 ENV_ARTIFACTS = "TALKCLIP_MLFLOW_ARTIFACTS"
 ENV_EXPERIMENT = "TALKCLIP_MLFLOW_EXPERIMENT"
 ENV_PARENT_RUN_ID = "TALKCLIP_MLFLOW_PARENT_RUN_ID"
@@ -70,10 +74,14 @@ class TrackingError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- settings
-def repo_root() -> Path:
-    """The repository holding this package (the folder with pyproject.toml), else the current folder."""
-    root = Path(__file__).resolve().parents[1]
-    return root if (root / "pyproject.toml").is_file() else Path.cwd().resolve()
+def repo_root(start: str | Path | None = None) -> Path:
+    """The DVC repository that contains ``start`` (default: the working folder), i.e. the nearest folder at
+    or above it holding ``.dvc/``, else ``start`` itself. Never the installed package's folder."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    return here
 
 
 def tracking_enabled() -> bool:
@@ -87,7 +95,7 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     ``sqlite:///mlruns.db`` (relative) -> ``sqlite:////abs/cwd/mlruns.db``; a bare path ending in
     ``.db`` is taken as a SQLite file; http(s)/databricks URIs pass through unchanged.
     """
-    uri = uri or os.environ.get(ENV_URI) or f"sqlite:///{repo_root() / 'mlruns.db'}"
+    uri = uri or os.environ.get(ENV_URI) or os.environ.get(ENV_MLFLOW_URI) or f"sqlite:///{repo_root() / 'mlruns.db'}"
     if uri.startswith("sqlite:"):
         if not uri.startswith("sqlite:///"):
             raise TrackingError(f"tracking URI {uri!r}: expected sqlite:///<path to a .db file>")

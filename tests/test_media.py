@@ -275,3 +275,29 @@ def test_audio_shorter_or_longer_than_video(tmp_path: Path, audio_seconds: float
     assert probe_video(path).n_frames == 30
     decoded = read_audio(path)
     assert abs(len(decoded) - len(chirp)) <= 16 and _lag(decoded, chirp) == 0
+
+
+# --- streaming: long audio and video in bounded memory ------------------------------------------------
+def test_streamed_audio_equals_whole_decoding_and_chunks_are_written_in_order(tmp_path):
+    from talkclip.formats.media import iter_audio, write_wav_chunks
+
+    rng = np.random.default_rng(0)
+    signal = (rng.standard_normal(44100 * 3) * 0.1).astype(np.float32)
+    write_wav_chunks(tmp_path / "a.wav", np.array_split(signal, 7), 44100)
+    whole = read_audio(tmp_path / "a.wav", 44100)
+    np.testing.assert_allclose(whole, signal, atol=1 / 32767)
+    # Resampled chunk by chunk with one stateful converter: the same samples as one-shot conversion.
+    streamed = np.concatenate(list(iter_audio(tmp_path / "a.wav", 16000)))
+    np.testing.assert_array_equal(streamed, read_audio(tmp_path / "a.wav", 16000))
+    assert len(streamed) == 16000 * 3
+
+
+def test_video_frames_can_come_from_an_iterable(tmp_path):
+    frames = np.random.default_rng(0).integers(0, 255, (12, 32, 32, 3), dtype=np.uint8)
+    audio = np.zeros(16000 // 2, np.float32)
+    write_video(tmp_path / "array.mp4", frames, 25, audio=audio)
+    write_video(tmp_path / "iter.mp4", iter(list(frames)), 25, audio=audio)
+    assert (tmp_path / "array.mp4").read_bytes() == (tmp_path / "iter.mp4").read_bytes()
+    with pytest.raises(MediaError, match="frame 2 is uint8 \\(16, 16, 3\\)"):
+        write_video(tmp_path / "bad.mp4", iter([frames[0], frames[1], frames[2, :16, :16]]), 25)
+    assert not (tmp_path / "bad.mp4").exists()

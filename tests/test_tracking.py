@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _tracking_env(monkeypatch):
     monkeypatch.setenv("TALKCLIP_MLFLOW", "1")
     for name in ("TALKCLIP_MLFLOW_URI", "TALKCLIP_MLFLOW_PARENT_RUN_ID", "TALKCLIP_MLFLOW_EXPERIMENT",
-                 "TALKCLIP_MLFLOW_ARTIFACTS"):
+                 "TALKCLIP_MLFLOW_ARTIFACTS", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -60,12 +60,33 @@ def test_uris_are_made_absolute(tmp_path, monkeypatch):
     assert resolve_tracking_uri("sqlite:///sub/m.db") == f"sqlite:///{tmp_path / 'sub' / 'm.db'}"
     assert resolve_tracking_uri("runs.db") == f"sqlite:///{tmp_path / 'runs.db'}"
     assert resolve_tracking_uri("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
-    assert resolve_tracking_uri(None) == f"sqlite:///{REPO / 'mlruns.db'}"
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path / 'mlruns.db'}"  # no DVC repository: the folder
     monkeypatch.setenv("TALKCLIP_MLFLOW_URI", "sqlite:///env.db")
     assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path / 'env.db'}"
     assert tracking.artifact_root(resolve_tracking_uri(None)) == tmp_path / "mlartifacts"
     with pytest.raises(tracking.TrackingError, match="in-memory"):
         resolve_tracking_uri("sqlite:///:memory:")
+
+
+def test_default_store_is_the_dvc_repository_of_the_working_folder_not_the_package(tmp_path, monkeypatch):
+    """Runs made on a user's own data go with that data; MLflow's MLFLOW_TRACKING_URI is honoured."""
+    project = tmp_path / "my_project"
+    (project / ".dvc").mkdir(parents=True)
+    (project / "data" / "raw").mkdir(parents=True)
+    monkeypatch.chdir(project / "data" / "raw")
+    assert tracking.repo_root() == project
+    assert resolve_tracking_uri(None) == f"sqlite:///{project / 'mlruns.db'}"
+    assert REPO not in Path(resolve_tracking_uri(None)[len("sqlite:///"):]).parents
+    monkeypatch.chdir(tmp_path)  # outside any DVC repository: the working folder
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path / 'mlruns.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///from_mlflow.db")
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path / 'from_mlflow.db'}"
+    monkeypatch.setenv("TALKCLIP_MLFLOW_URI", "sqlite:///ours.db")  # the project's own variable wins
+    assert resolve_tracking_uri(None) == f"sqlite:///{tmp_path / 'ours.db'}"
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    monkeypatch.delenv("TALKCLIP_MLFLOW_URI")
+    assert resolve_tracking_uri(None) == f"sqlite:///{REPO / 'mlruns.db'}"  # the pipeline, run from the repository
 
 
 def test_disabled_mode_logs_nothing(tmp_path, monkeypatch):

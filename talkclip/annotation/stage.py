@@ -56,7 +56,7 @@ def run_annotation(
     descriptions, au_table = annotate(manifest, source, cfg)
     counts = descriptions.groupby("clip_id").size()
     manifest = manifest.assign(n_descriptions=manifest["clip_id"].map(counts).fillna(0).astype(int))
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, replaces="descriptions.csv", what="annotation folder") as tmp:
         for name, frame in (("descriptions.csv", descriptions), ("au_levels.csv", au_table), ("manifest.csv", manifest)):
             with atomic_path(tmp / name) as path:
                 frame.to_csv(path, index=False)

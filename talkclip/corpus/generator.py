@@ -236,7 +236,7 @@ def generate_corpus(cfg: CorpusConfig, out_dir: str | Path, progress: bool = Tru
     """Write the whole corpus to ``out_dir`` (replaced atomically) and return summary metrics."""
     out_dir = Path(out_dir)
     started = time.perf_counter()
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, replaces="corpus.json", what="corpus folder") as tmp:
         speakers, jobs = plan_jobs(cfg, tmp)
         workers = cfg.workers or os.cpu_count() or 1
         results: list[ClipResult] = []

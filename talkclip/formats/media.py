@@ -15,7 +15,7 @@ Every failure raises :class:`MediaError` (a ValueError) naming the file; a missi
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -58,8 +58,32 @@ def _open(path: Path, what: str) -> av.container.InputContainer:
 # Audio
 
 
-def read_audio(path: str | Path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
-    """Decode the first audio stream of ``path`` to mono float32 in [-1, 1] at ``sample_rate`` Hz."""
+class AudioTooLongError(MediaError):
+    """Decoding stopped because the audio is longer than the caller allows (``max_seconds``)."""
+
+
+def probe_audio_duration(path: str | Path) -> float | None:
+    """Seconds of the first audio stream as the container states them (no decoding), or None."""
+    path = Path(path)
+    with _open(path, "audio") as container:
+        if not container.streams.audio:
+            raise MediaError(f"audio file {path} has no audio stream")
+        stream = container.streams.audio[0]
+        if stream.duration and stream.time_base:
+            return float(stream.duration * stream.time_base)
+        if container.duration:
+            return container.duration / av.time_base
+    return None
+
+
+def iter_audio(path: str | Path, sample_rate: int = DEFAULT_SAMPLE_RATE, max_seconds: float | None = None
+               ) -> Iterator[np.ndarray]:
+    """Decode the first audio stream of ``path`` chunk by chunk: mono float32 in [-1, 1] at ``sample_rate``.
+
+    Memory is bounded by one decoded packet whatever the length of the file. With ``max_seconds``,
+    decoding stops with :class:`AudioTooLongError` as soon as more than that (plus one AAC frame of
+    codec padding) has been decoded. The chunks are not trimmed of AAC padding (see :func:`read_audio`).
+    """
     path = Path(path)
     with _open(path, "audio") as container:
         if not container.streams.audio:
@@ -68,46 +92,94 @@ def read_audio(path: str | Path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.n
         # Normalise whatever the decoder emits (s16, s32p, fltp...) to planar float, keeping the
         # source layout and rate, so that channels can be averaged below.
         to_float = av.AudioResampler(format="fltp")
-        chunks: list[np.ndarray] = []
-        source_rate = None
+        rate = _StreamingRate(sample_rate, path)
+        limit = None
+        decoded = 0
         try:
             for frame in container.decode(stream):
-                source_rate = source_rate or frame.sample_rate
+                if limit is None:
+                    pad = AAC_FRAME_SIZE * sample_rate // frame.sample_rate + 1
+                    limit = float("inf") if max_seconds is None else int(max_seconds * sample_rate) + pad
                 for converted in to_float.resample(frame):
                     # (C, n) -> (n,): a plain channel average, as librosa.to_mono (per chunk, so a
                     # layout change mid-stream cannot break the concatenation).
-                    chunks.append(converted.to_ndarray().mean(axis=0))
+                    for chunk in rate.convert(converted.to_ndarray().mean(axis=0), converted.sample_rate):
+                        decoded += len(chunk)
+                        if decoded > limit:
+                            raise AudioTooLongError(
+                                f"audio file {path} lasts more than {max_seconds:.2f} s, the most allowed here; "
+                                f"decoding stopped at {decoded / sample_rate:.2f} s")
+                        yield chunk
             for converted in to_float.resample(None):
-                chunks.append(converted.to_ndarray().mean(axis=0))
+                yield from rate.convert(converted.to_ndarray().mean(axis=0), converted.sample_rate)
+            yield from rate.flush()
         except av.error.FFmpegError as exc:
             raise MediaError(f"audio file {path}: decoding failed: {exc}") from exc
-        duration_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
-    if not chunks or sum(len(c) for c in chunks) == 0:
+
+
+class _StreamingRate:
+    """Mono float32 chunks to ``target_rate`` with one stateful libswresample converter (FFmpeg's
+    ``-ar``), so that converting chunk by chunk gives the samples of converting the whole signal."""
+
+    def __init__(self, target_rate: int, path: Path) -> None:
+        self.target_rate, self.path = target_rate, path
+        self.resampler: av.AudioResampler | None = None
+        self.source_rate: int | None = None
+        self.pts = 0
+
+    def convert(self, mono: np.ndarray, source_rate: int) -> list[np.ndarray]:
+        mono = mono.astype(np.float32)
+        self.source_rate = self.source_rate or source_rate
+        if self.source_rate == self.target_rate:
+            return [mono] if len(mono) else []
+        if self.resampler is None:
+            self.resampler = av.AudioResampler(format="fltp", layout="mono", rate=self.target_rate)
+        frame = av.AudioFrame.from_ndarray(mono[None, :], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = self.source_rate, self.pts
+        self.pts += len(mono)
+        return self._run(frame)
+
+    def flush(self) -> list[np.ndarray]:
+        return self._run(None) if self.resampler is not None else []
+
+    def _run(self, frame: av.AudioFrame | None) -> list[np.ndarray]:
+        try:
+            out = [f.to_ndarray()[0].astype(np.float32) for f in self.resampler.resample(frame)]
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"audio file {self.path}: resampling {self.source_rate} -> {self.target_rate} Hz "
+                             f"failed: {exc}") from exc
+        return [chunk for chunk in out if len(chunk)]
+
+
+def read_audio(path: str | Path, sample_rate: int = DEFAULT_SAMPLE_RATE, max_seconds: float | None = None
+               ) -> np.ndarray:
+    """Decode the first audio stream of ``path`` to mono float32 in [-1, 1] at ``sample_rate`` Hz.
+
+    ``max_seconds``: refuse longer audio (:class:`AudioTooLongError`), from the container's stated
+    duration before decoding anything, else as soon as decoding passes it.
+    """
+    path = Path(path)
+    if max_seconds is not None:
+        stated = probe_audio_duration(path)
+        if stated is not None and stated > max_seconds:
+            raise AudioTooLongError(f"audio file {path} lasts {stated:.2f} s, more than the {max_seconds:.2f} s "
+                                    "allowed here (duration stated by the file; nothing was decoded)")
+    with _open(path, "audio") as container:
+        stream = container.streams.audio[0] if container.streams.audio else None
+        duration_s = (float(stream.duration * stream.time_base)
+                      if stream is not None and stream.duration and stream.time_base else None)
+        source_rate = stream.rate if stream is not None else None
+    chunks = list(iter_audio(path, sample_rate, max_seconds))
+    if not chunks:
         raise MediaError(f"audio file {path} contains no audio samples")
-    mono = np.concatenate(chunks).astype(np.float32)
-    if source_rate != sample_rate:
-        mono = _resample(mono, source_rate, sample_rate, path)
+    mono = np.concatenate(chunks)
     # AAC decoders return whole 1024-sample frames; the container's duration says where the real
     # signal ends. Trim only such codec padding, never more, so a wrong header cannot cut speech.
-    if duration_s is not None:
+    if duration_s is not None and source_rate:
         expected = round(duration_s * sample_rate)
         if expected < len(mono) <= expected + AAC_FRAME_SIZE * sample_rate // source_rate + 1:
             mono = mono[:expected]
     return mono
-
-
-def _resample(mono: np.ndarray, source_rate: int, target_rate: int, path: Path) -> np.ndarray:
-    """Convert the rate of a mono float32 signal with libswresample (FFmpeg's ``-ar``)."""
-    frame = av.AudioFrame.from_ndarray(mono[None, :], format="fltp", layout="mono")
-    frame.sample_rate = source_rate
-    frame.pts = 0
-    resampler = av.AudioResampler(format="fltp", layout="mono", rate=target_rate)
-    try:
-        out = [f.to_ndarray()[0] for f in resampler.resample(frame)]
-        out += [f.to_ndarray()[0] for f in resampler.resample(None)]
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"audio file {path}: resampling {source_rate} -> {target_rate} Hz failed: {exc}") from exc
-    return np.concatenate(out).astype(np.float32) if out else np.zeros(0, np.float32)
 
 
 def _to_pcm16(audio: np.ndarray, what: str) -> np.ndarray:
@@ -130,6 +202,24 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> None:
         raise MediaError(f"writing {path}: sample rate must be positive, got {sample_rate}")
     with atomic_path(path) as tmp:
         scipy.io.wavfile.write(str(tmp), int(sample_rate), pcm)
+
+
+def write_wav_chunks(path: str | Path, chunks: Iterable[np.ndarray], sample_rate: int) -> None:
+    """Write mono audio given as chunks ((n,) float in [-1, 1], clipped, or int16) as PCM16 wav, atomically,
+    one chunk at a time: a long recording is never held whole."""
+    import wave
+
+    if sample_rate <= 0:
+        raise MediaError(f"writing {path}: sample rate must be positive, got {sample_rate}")
+    with atomic_path(path) as tmp, wave.open(str(tmp), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(int(sample_rate))
+        for chunk in chunks:
+            pcm = _to_pcm16(chunk, f"writing {path}")
+            if pcm.ndim != 1:
+                raise MediaError(f"writing {path}: expected mono (n,) chunks, got shape {pcm.shape}")
+            out.writeframes(pcm.astype("<i2").tobytes())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +316,7 @@ def _s16_frame(samples: np.ndarray, sample_rate: int, pts: int) -> av.AudioFrame
 
 def write_video(
     path: str | Path,
-    frames: np.ndarray,
+    frames: np.ndarray | Iterable[np.ndarray],
     fps: float,
     audio: np.ndarray | None = None,
     sample_rate: int = DEFAULT_SAMPLE_RATE,
@@ -236,20 +326,17 @@ def write_video(
 ) -> None:
     """Write (T, H, W, 3) uint8 RGB frames as an H.264 yuv420p mp4, with an optional mono AAC track.
 
+    ``frames`` may also be an iterable of (H, W, 3) uint8 frames (e.g. rendered chunk by chunk), so that
+    a long video is encoded in memory bounded by what the iterable holds.
+
     ``audio`` is (n,) float in [-1, 1] (or int16) at ``sample_rate``. H and W must be even (4:2:0
     chroma). Written atomically; identical inputs give identical bytes on the same FFmpeg build.
     ``threads`` is the x264 thread count; keep it fixed for reproducible bytes (the bitstream
     records it and x264's decisions depend on it). ``crf``/``preset`` are x264's.
     """
     path = Path(path)
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise MediaError(f"writing {path}: frames must be (T, H, W, 3), got shape {frames.shape}")
-    if frames.dtype != np.uint8:
-        raise MediaError(f"writing {path}: frames must be uint8, got {frames.dtype}")
-    n_frames, height, width = frames.shape[:3]
-    if n_frames == 0:
-        raise MediaError(f"writing {path}: zero frames")
+    first, frame_iter = _first_frame(path, frames)
+    height, width = first.shape[:2]
     if height % 2 or width % 2:
         raise MediaError(f"writing {path}: H.264 4:2:0 needs even width and height, got {width}x{height}")
     rate = _fps_fraction(fps, path)
@@ -275,14 +362,17 @@ def write_video(
                     audio_stream.layout = "mono"
                     audio_stream.bit_rate = 64000
                 audio_sent = 0
-                for index, rgb in enumerate(frames):
+                for index, (rgb, is_last) in enumerate(_with_last(first, frame_iter)):
+                    if rgb.shape != first.shape or rgb.dtype != np.uint8:
+                        raise MediaError(f"writing {path}: frame {index} is {rgb.dtype} {rgb.shape}, the first frame "
+                                         f"uint8 {first.shape}")
                     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                     frame.pts = index
                     container.mux(video.encode(frame))
                     if audio_stream is not None:
                         # Feed the audio up to the end of this video frame, so that the file is
                         # interleaved in time (PyAV re-chunks into the encoder's 1024-sample frames).
-                        until = pcm.size if index == n_frames - 1 else int((index + 1) * sample_rate / rate)
+                        until = pcm.size if is_last else int((index + 1) * sample_rate / rate)
                         until = min(until, pcm.size)  # audio shorter than the video: nothing left
                         if until > audio_sent:
                             chunk = _s16_frame(pcm[audio_sent:until], sample_rate, audio_sent)
@@ -293,3 +383,29 @@ def write_video(
                     container.mux(audio_stream.encode(None))
         except av.error.FFmpegError as exc:
             raise MediaError(f"writing {path}: FFmpeg failed: {exc}") from exc
+
+
+def _first_frame(path: Path, frames: np.ndarray | Iterable[np.ndarray]) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """The first frame (checked) and an iterator over the rest."""
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise MediaError(f"writing {path}: frames must be (T, H, W, 3), got shape {frames.shape}")
+        if frames.dtype != np.uint8:
+            raise MediaError(f"writing {path}: frames must be uint8, got {frames.dtype}")
+    frame_iter = iter(frames)
+    first = next(frame_iter, None)
+    if first is None:
+        raise MediaError(f"writing {path}: zero frames")
+    first = np.asarray(first)
+    if first.ndim != 3 or first.shape[-1] != 3 or first.dtype != np.uint8:
+        raise MediaError(f"writing {path}: frames must be (H, W, 3) uint8, got {first.dtype} {first.shape}")
+    return first, frame_iter
+
+
+def _with_last(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, bool]]:
+    """(frame, is it the last one) with one frame of look-ahead."""
+    current = first
+    for following in rest:
+        yield current, False
+        current = np.asarray(following)
+    yield current, True

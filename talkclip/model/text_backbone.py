@@ -52,6 +52,32 @@ class TextBackbone:
         """Token count of ``text`` with the special tokens, before any truncation."""
         return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
 
+    def unknown_tokens(self, text: str) -> tuple[int, int]:
+        """(unknown, all) tokens of ``text``, special tokens aside: how much of it the vocabulary can read.
+
+        WordPiece (MiniLM) maps emoji and scripts outside its vocabulary to [UNK]; byte-level BPE (CLIP)
+        reads every byte, so its count of unknown tokens is 0.
+        """
+        ids = self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+        unknown_id = getattr(self._tokenizer, "unk_token_id", None)
+        return sum(1 for i in ids if i == unknown_id), len(ids)
+
+    def _check_readable(self, i: int, text: str) -> None:
+        """Refuse a text the vocabulary cannot read at all (its embedding would mean nothing); warn when part is."""
+        unknown, total = self.unknown_tokens(text)
+        if unknown == total:
+            raise ValueError(
+                f"{self.name} text backbone: texts[{i}] {text[:60]!r} has no token its vocabulary can read "
+                f"({total} token(s), all unknown: emoji, or a script it does not know); describe the speaking "
+                "style in English words"
+            )
+        if unknown:
+            warnings.warn(
+                f"{self.name} text backbone: {unknown} of the {total} tokens of texts[{i}] {text[:60]!r} are unknown "
+                "to its vocabulary (emoji, or a script it does not know) and carry no meaning",
+                stacklevel=3,
+            )
+
     @torch.no_grad()
     def embed(self, texts: list[str]) -> torch.Tensor:
         if isinstance(texts, str):
@@ -64,6 +90,7 @@ class TextBackbone:
         if not texts:
             return torch.zeros(0, self.dim)
         for i, text in enumerate(texts):
+            self._check_readable(i, text)
             n_tokens = self.n_tokens(text)
             if n_tokens > self.max_tokens:
                 warnings.warn(

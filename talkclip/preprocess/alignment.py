@@ -25,18 +25,32 @@ transcript) reaches ~0.48.
 
 Failures are never silent: each method that fails is recorded, the next one of ``AlignerConfig.fallbacks``
 is tried, and when all fail :class:`AlignmentError` names every reason. The method that produced a result
-is in ``AlignmentResult.method``.
+is in ``AlignmentResult.method``. Audio without speech (digital silence, or no method finds a speech
+phone) raises :class:`NoSpeechError`, a kind of AlignmentError.
+
+Long audio, in bounded memory: pocketsphinx keeps the search history of a whole utterance, so phone
+recognition decodes windows of at most ``RECOGNITION_WINDOW_S`` seconds as separate utterances (each
+window ends at the quietest 10 ms of its last ``WINDOW_CUT_SEARCH_S`` seconds, so a cut falls in a
+pause rather than inside a phone; windows of digital silence are SIL without decoding), and
+:meth:`PhonemeAligner.recognize_stream` takes the audio as a stream of chunks, so memory does not
+grow with the length of the file. Forced alignment needs the whole transcript in one utterance; its
+memory grows faster than linearly (measured: 64 MB for 30 s of speech, 440 MB for 120 s), so audio
+longer than ``FORCED_MAX_S`` is not force-aligned: that method fails with the reason and the configured
+fallbacks are tried. Clips of the embedded corpus and of MEAD are far shorter than one window, and are
+decoded exactly as before.
 """
 from __future__ import annotations
 
 import difflib
+import itertools
 import os
 import re
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm import tqdm
 
 from ..config.alignment import AlignerConfig
 from ..phonemes import PHONE_TO_ID, PhoneInterval, WordInterval, normalize_phone
@@ -44,10 +58,19 @@ from ..phonemes import PHONE_TO_ID, PhoneInterval, WordInterval, normalize_phone
 SAMPLE_RATE = 16000
 FRAME_RATE = 100  # pocketsphinx frames per second (its acoustic model's 10 ms hop)
 MIN_AUDIO_S = 0.1
+# Audio whose peak stays below -60 dBFS (33 of 32768 steps) holds no audible speech: digital silence.
+SILENCE_PEAK = 10 ** (-60 / 20)
+RECOGNITION_WINDOW_S = 30.0  # phone recognition: the longest stretch decoded as one utterance
+WINDOW_CUT_SEARCH_S = 3.0  # a window ends at the quietest 10 ms of its last 3 s
+FORCED_MAX_S = 60.0  # forced alignment: the longest audio aligned (one utterance; memory grows fast)
 
 
-class AlignmentError(RuntimeError):
+class AlignmentError(ValueError):
     """No alignment method produced a result; the message names each method and why it failed."""
+
+
+class NoSpeechError(AlignmentError):
+    """The audio contains no speech: digital silence, or no method found a single speech phone."""
 
 
 class UnknownWordError(ValueError):
@@ -66,6 +89,7 @@ class AlignmentResult:
     phones: list[PhoneInterval]  # cover [0, audio duration): speech phones, SIL / NSN elsewhere
     words: list[WordInterval]  # transcript words in order; empty for phone recognition
     method: str  # "forced", "forced_wide" or "phone_recognition"
+    fallback_reasons: list[str] = field(default_factory=list)  # why the methods tried before ``method`` failed
 
 
 def normalize_transcript(transcript: str) -> list[str]:
@@ -147,40 +171,88 @@ class PhonemeAligner:
         """Timed phones (and words) of ``audio`` (16 kHz mono float in [-1, 1]).
 
         Raises UnknownWordError for transcript words missing from the dictionary, ValueError for bad audio,
-        AlignmentError when every configured method fails.
+        NoSpeechError for audio without speech, AlignmentError when every configured method fails.
         """
         duration = _check_audio(audio, sample_rate)
-        pcm = self._to_pcm(audio)
+        _check_speech(audio, duration)
+        words = self._transcript_words(transcript)
+        methods = ["phone_recognition"] if transcript is None else ["forced", *self.config.fallbacks]
         with self._lock:
-            if transcript is None:
-                methods = ["phone_recognition"]
-                words: list[str] = []
-            else:
-                words = normalize_transcript(transcript)
-                if not words:
-                    raise ValueError(f"align: transcript {transcript!r} has no words; pass None for phone recognition")
-                missing = self.missing_words(words)
-                if missing:
-                    raise UnknownWordError(missing)
-                methods = ["forced", *self.config.fallbacks]
-            reasons = []
+            pcm = self._to_pcm(audio) if transcript is not None and duration <= FORCED_MAX_S else b""
+            reasons: list[str] = []
             for method in methods:
                 try:
                     if method == "phone_recognition":
-                        phones = self._recognize_phones(pcm)
+                        seconds = (audio[i : i + SAMPLE_RATE] for i in range(0, len(audio), SAMPLE_RATE))
+                        phones = self._recognize_windows(seconds, duration, progress=True)
                         result_words: list[WordInterval] = []
+                    elif duration > FORCED_MAX_S:
+                        raise ValueError(_too_long_to_force())
                     else:
                         phones, result_words = self._force_align(method, pcm, words)
-                    phones = self._finish(phones, duration)
-                    result_words = [WordInterval(w.word, *self._shift_span(w.start, w.end, duration))
-                                    for w in result_words]
-                    _check_result(phones, result_words, words if method != "phone_recognition" else [])
-                    return AlignmentResult(phones=phones, words=result_words, method=method)
+                    return self._result(method, phones, result_words, words, duration, reasons)
                 except (RuntimeError, ValueError) as exc:
                     reasons.append(f"{method}: {exc}")
-        raise AlignmentError(
-            f"no alignment for {duration:.2f} s of audio (transcript {transcript!r}): " + "; ".join(reasons)
-        )
+        raise _failure(duration, transcript, reasons)
+
+    def align_stream(self, chunks: Iterable[np.ndarray], transcript: str | None = None, *,
+                     total_s: float | None = None, progress: bool = True) -> tuple[AlignmentResult, float]:
+        """:meth:`align` for 16 kHz audio given as a stream of mono float chunks (``formats.media.iter_audio``),
+        in memory bounded whatever the length; returns the result and the audio's duration in seconds.
+
+        Up to FORCED_MAX_S of audio with a transcript is aligned whole, as by :meth:`align`. Longer audio
+        is not force-aligned (the reason is recorded) and goes to phone recognition, window by window,
+        if it is among the configured fallbacks. ``total_s`` (the stated duration) only sizes the progress bar.
+        """
+        chunks = iter(chunks)
+        reasons: list[str] = []
+        if transcript is not None:
+            self._transcript_words(transcript)  # a bad transcript is an error even when it goes unused
+            head, n_head = [], 0
+            for chunk in chunks:
+                head.append(np.asarray(chunk))
+                n_head += len(head[-1])
+                if n_head > FORCED_MAX_S * SAMPLE_RATE:
+                    break
+            else:  # short enough to align whole
+                audio = np.concatenate(head) if head else np.zeros(0, np.float32)
+                return self.align(audio, SAMPLE_RATE, transcript), len(audio) / SAMPLE_RATE
+            reasons = [f"{method}: {_too_long_to_force()}" for method in ["forced", *self.config.fallbacks]
+                       if method != "phone_recognition"]
+            if "phone_recognition" not in self.config.fallbacks:
+                raise _failure(n_head / SAMPLE_RATE, transcript, reasons)
+            chunks = itertools.chain(head, chunks)
+        with self._lock:
+            seen = {"samples": 0, "peak": 0.0}  # counted as the windows pass: known at the end of the stream
+            phones = self._recognize_windows(_counting(chunks, seen), total_s, progress)
+            duration = seen["samples"] / SAMPLE_RATE
+            if duration < MIN_AUDIO_S:
+                raise ValueError(f"align: audio is {duration:.3f} s long, need at least {MIN_AUDIO_S} s")
+            _check_speech(np.array([seen["peak"]]), duration)
+            try:
+                return self._result("phone_recognition", phones, [], [], duration, reasons), duration
+            except (RuntimeError, ValueError) as exc:
+                raise _failure(duration, transcript, [*reasons, f"phone_recognition: {exc}"]) from None
+
+    def _transcript_words(self, transcript: str | None) -> list[str]:
+        """The transcript's dictionary words ([] for None); UnknownWordError for words the dictionary lacks."""
+        if transcript is None:
+            return []
+        words = normalize_transcript(transcript)
+        if not words:
+            raise ValueError(f"align: transcript {transcript!r} has no words; pass None for phone recognition")
+        with self._lock:
+            missing = self.missing_words(words)
+        if missing:
+            raise UnknownWordError(missing)
+        return words
+
+    def _result(self, method: str, phones: list[PhoneInterval], words: list[WordInterval], expected: list[str],
+                duration: float, reasons: list[str]) -> AlignmentResult:
+        phones = self._finish(phones, duration)
+        words = [WordInterval(w.word, *self._shift_span(w.start, w.end, duration)) for w in words]
+        _check_result(phones, words, expected if method != "phone_recognition" else [])
+        return AlignmentResult(phones=phones, words=words, method=method, fallback_reasons=list(reasons))
 
     def _to_pcm(self, audio: np.ndarray) -> bytes:
         """16-bit PCM bytes, with +-1 LSB triangular dither (seeded per call) when configured."""
@@ -220,6 +292,24 @@ class PhonemeAligner:
                 continue  # <s>, </s>, <sil>, [NOISE] fillers
             timed_words.append(WordInterval(name, w.start / FRAME_RATE, (w.start + w.duration) / FRAME_RATE))
         return phones, timed_words
+
+    def _recognize_windows(self, chunks: Iterable[np.ndarray], total_s: float | None, progress: bool
+                           ) -> list[PhoneInterval]:
+        """Phone recognition window by window (see the module doc); phones in seconds from the start."""
+        phones: list[PhoneInterval] = []
+        short = total_s is not None and total_s <= RECOGNITION_WINDOW_S  # one window: no bar
+        bar = tqdm(total=round(total_s) if total_s else None, unit="s", desc="phone recognition", leave=False,
+                   disable=not progress or short)
+        for start, window in _windows(chunks):
+            offset = start / SAMPLE_RATE
+            if np.abs(window).max() < SILENCE_PEAK:
+                phones.append(PhoneInterval("SIL", offset, offset + len(window) / SAMPLE_RATE))
+            else:
+                phones += [PhoneInterval(p.phone, p.start + offset, p.end + offset)
+                           for p in self._recognize_phones(self._to_pcm(window))]
+            bar.update(round(len(window) / SAMPLE_RATE))
+        bar.close()
+        return phones
 
     def _recognize_phones(self, pcm: bytes) -> list[PhoneInterval]:
         decoder = self._decoder("phone_recognition")
@@ -287,6 +377,61 @@ def _check_result(phones: list[PhoneInterval], words: list[WordInterval], expect
     if expected_words and [w.word for w in words] != expected_words:
         raise RuntimeError(f"aligned words {[w.word for w in words]} differ from the transcript {expected_words}")
 
+
+def _check_speech(audio: np.ndarray, duration: float) -> None:
+    peak = float(np.abs(audio).max())
+    if peak < SILENCE_PEAK:
+        level = f"{20 * np.log10(peak):.0f} dBFS" if peak > 0 else "exact zeros"
+        raise NoSpeechError(f"the audio contains no speech: {duration:.2f} s of digital silence (peak level {level})")
+
+
+def _too_long_to_force() -> str:
+    return (f"the audio is longer than the {FORCED_MAX_S:g} s that forced alignment handles in bounded memory; "
+            "split the audio and its transcript into utterances")
+
+
+def _failure(duration: float, transcript: str | None, reasons: list[str]) -> AlignmentError:
+    if reasons and all(r.endswith("result has no speech phones") for r in reasons):
+        return NoSpeechError(f"the audio contains no speech: no method found a speech phone in {duration:.2f} s "
+                             f"of audio ({'; '.join(reasons)})")
+    return AlignmentError(f"no alignment for {duration:.2f} s of audio (transcript {transcript!r}): " + "; ".join(reasons))
+
+
+def _counting(chunks: Iterable[np.ndarray], seen: dict) -> Iterator[np.ndarray]:
+    """The chunks, checked; ``seen`` accumulates their sample count and peak level."""
+    for chunk in chunks:
+        chunk = np.asarray(chunk)
+        if chunk.ndim != 1 or not np.issubdtype(chunk.dtype, np.floating):
+            raise ValueError(f"align: expected mono float audio chunks of shape (n,), got {chunk.dtype} {chunk.shape}")
+        if not np.all(np.isfinite(chunk)):
+            raise ValueError("align: audio contains NaN or infinite samples")
+        seen["samples"] += len(chunk)
+        if len(chunk):
+            seen["peak"] = max(seen["peak"], float(np.abs(chunk).max()))
+        yield chunk
+
+
+def _windows(chunks: Iterable[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
+    """(first sample, samples) of consecutive recognition windows of the concatenated chunks.
+
+    A window is at most RECOGNITION_WINDOW_S long; one that is cut (more audio follows) ends at the
+    quietest 10 ms frame of its last WINDOW_CUT_SEARCH_S. Only the current window is held in memory.
+    """
+    size, search, hop = int(RECOGNITION_WINDOW_S * SAMPLE_RATE), int(WINDOW_CUT_SEARCH_S * SAMPLE_RATE), SAMPLE_RATE // 100
+    pending: list[np.ndarray] = []
+    n_pending = start = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        n_pending += len(chunk)
+        while n_pending > size:
+            buffer = np.concatenate(pending)
+            frames = buffer[size - search:size].reshape(-1, hop)
+            cut = size - search + int(np.argmin(np.square(frames, dtype=np.float64).sum(axis=1))) * hop + hop // 2
+            yield start, buffer[:cut]
+            start += cut
+            pending, n_pending = [buffer[cut:]], len(buffer) - cut
+    if n_pending:
+        yield start, np.concatenate(pending)
 
 # --- metrics --------------------------------------------------------------------------------------------
 def frame_agreement(pred_ids: np.ndarray | Sequence[int], ref_ids: np.ndarray | Sequence[int]) -> float:

@@ -115,7 +115,23 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     bad = sorted(set(frame["split"]) - set(SPLITS))
     if bad:
         raise DatasetError(f"{path}: unknown split value(s) {bad}; expected {list(SPLITS)}")
+    for line, (clip_id, clip_path) in enumerate(zip(frame["clip_id"], frame["path"]), start=2):
+        problem = _clip_path_problem(str(clip_path))
+        if problem:
+            raise DatasetError(f"{path}:{line}: clip {clip_id}: path {clip_path!r} {problem}; clip paths are "
+                               f"relative to the manifest's folder, like clips/{clip_id}.npz")
     return frame
+
+
+def _clip_path_problem(clip_path: str) -> str | None:
+    """Why a manifest's clip path could lead outside the dataset folder (checked before anything is opened)."""
+    if not clip_path:
+        return "is empty"
+    if Path(clip_path).is_absolute():
+        return "is absolute"
+    if ".." in Path(clip_path.replace("\\", "/")).parts:
+        return "leads outside the dataset folder"
+    return None
 
 
 def iter_clips(root: str | Path, manifest: pd.DataFrame) -> Iterator[tuple[dict, ProcessedClip]]:

@@ -13,6 +13,8 @@ import csv
 import json
 import multiprocessing as mp
 import os
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,10 +26,10 @@ from talkclip.config.preprocess import PreprocessConfig
 from talkclip.corpus.layout import groundtruth_for_coeffs
 from talkclip.formats.mat3dmm import read_mat
 from talkclip.formats.mead import ClipRecord, scan_hdtf, scan_mead
-from talkclip.formats.media import probe_video, read_audio
+from talkclip.formats.media import AudioTooLongError, probe_video, read_audio
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import PhoneInterval, WordInterval, intervals_to_frame_ids
-from talkclip.preprocess.alignment import PhonemeAligner, frame_agreement, word_boundary_error_ms
+from talkclip.preprocess.alignment import AlignmentError, PhonemeAligner, frame_agreement, word_boundary_error_ms
 from talkclip.preprocess.dataset import ProcessedClip, write_clip, write_manifest
 from talkclip.preprocess.timing import common_frame_count, resample_frames, resample_labels
 
@@ -54,12 +56,20 @@ class ClipError(ValueError):
     """One clip cannot be processed; the message names the clip and the problem."""
 
 
+_PATH_LIKE_ID = re.compile(r"[/\\\x00]|^\.\.?$")
+
+
 def read_transcripts(path: str | Path) -> dict[str, str]:
-    """A ``clip_id<TAB>text`` table with a header row."""
+    """A ``clip_id<TAB>text`` table with a header row.
+
+    A clip id is a name, never a path (``../x``, ``a/b``), and appears once; either is an error naming the
+    file and line.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: transcripts file not found")
     out: dict[str, str] = {}
+    lines: dict[str, int] = {}
     with path.open(newline="") as fh:
         reader = csv.reader(fh, delimiter="\t")
         header = next(reader, None)
@@ -68,8 +78,27 @@ def read_transcripts(path: str | Path) -> dict[str, str]:
         for line_no, row in enumerate(reader, start=2):
             if len(row) != 2 or not row[0] or not row[1].strip():
                 raise ValueError(f"{path}:{line_no}: expected 'clip_id<TAB>text', got {row!r}")
-            out[row[0]] = row[1].strip()
+            clip_id = row[0]
+            if _PATH_LIKE_ID.search(clip_id):
+                raise ValueError(f"{path}:{line_no}: clip id {clip_id!r} is a path; clip ids are names like "
+                                 "M003_front_angry_level3_001")
+            if clip_id in out:
+                raise ValueError(f"{path}:{line_no}: clip id {clip_id!r} repeats line {lines[clip_id]}")
+            out[clip_id], lines[clip_id] = row[1].strip(), line_no
     return out
+
+
+def _listed(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def skip_summary(skips: list[tuple[str, str]], limit: int = 3) -> str:
+    """The first few skips as ``item: reason`` lines, for an error that says why nothing was left."""
+    lines = [f"  {reason}" if reason.startswith(item) else f"  {item}: {reason}" for item, reason in skips[:limit]]
+    if len(skips) > limit:
+        lines.append(f"  ... and {len(skips) - limit} more")
+    return "\n".join(lines)
 
 
 def _gender_of(speaker: str, genders: dict[str, str]) -> str:
@@ -117,8 +146,12 @@ def plan_corpus(
         found, skipped = scan_hdtf(root / "hdtf", strict=strict)
         records += found
         skips += [(str(p), r) for p, r in skipped]
+    if not records and skips:
+        raise ClipError(f"{root}: no usable clip; all {len(skips)} found were skipped:\n{skip_summary(skips)}")
     if not records:
         raise FileNotFoundError(f"{root}: no clips found (expected MEAD layout '{{ID}}/video/front/{{emotion}}/level_{{n}}/NNN.mp4' or an hdtf/ folder)")
+    if transcripts:
+        _warn_unmatched_transcripts(root, transcripts, [rec.clip_id for rec in records])
 
     tasks = []
     for rec in records:
@@ -143,6 +176,18 @@ def plan_corpus(
             )
         )
     return tasks, skips
+
+
+def _warn_unmatched_transcripts(root: Path, transcripts: dict[str, str], clip_ids: list[str]) -> None:
+    """Transcript rows that name no clip, and clips that no row names (they fall back to phone recognition)."""
+    unmatched = sorted(set(transcripts) - set(clip_ids))
+    if unmatched:
+        warnings.warn(f"{len(unmatched)} transcript row(s) match no clip under {root}: {_listed(unmatched)}",
+                      stacklevel=3)
+    untranscribed = sorted(set(clip_ids) - set(transcripts))
+    if untranscribed:
+        warnings.warn(f"{len(untranscribed)} clip(s) under {root} have no transcript row and fall back to phone "
+                      f"recognition: {_listed(untranscribed)}", stacklevel=3)
 
 
 def plan_styletalk(folder: str | Path, split: str = "test") -> list[ClipTask]:
@@ -179,7 +224,6 @@ def process_clip(task: ClipTask, cfg: PreprocessConfig, aligner: PhonemeAligner,
     """Process one clip; returns (manifest row, per-clip alignment metrics)."""
     try:
         coeffs = read_mat(task.coeffs)
-        audio = read_audio(task.audio, SAMPLE_RATE)
         n_coeff_frames = coeffs.expression.shape[0]
         if task.video is not None:
             info = probe_video(task.video)
@@ -195,6 +239,15 @@ def process_clip(task: ClipTask, cfg: PreprocessConfig, aligner: PhonemeAligner,
                 )
         else:
             video_fps = float(cfg.mat_fps_without_video)
+        # Audio longer than the video allows is refused before it is decoded (or as soon as decoding
+        # passes the limit, when the file states no duration): an hour of audio beside a 3 s clip
+        # costs nothing.
+        video_s = n_coeff_frames / video_fps
+        try:
+            audio = read_audio(task.audio, SAMPLE_RATE, max_seconds=video_s + cfg.max_av_mismatch_s)
+        except AudioTooLongError as exc:
+            raise ClipError(f"{task.clip_id}: {exc}: its video lasts {video_s:.3f} s and the tolerance "
+                            f"preprocess.max_av_mismatch_s is {cfg.max_av_mismatch_s:g} s") from None
         n_out = common_frame_count(
             n_coeff_frames, video_fps, len(audio) / SAMPLE_RATE, cfg.fps, cfg.max_av_mismatch_s, task.clip_id
         )
@@ -211,7 +264,10 @@ def process_clip(task: ClipTask, cfg: PreprocessConfig, aligner: PhonemeAligner,
             phonemes = resample_labels(np.asarray(seq), video_fps, cfg.fps, n_out)
             method = "phoneme_json"
         else:
-            alignment = aligner.align(audio, SAMPLE_RATE, task.transcript)
+            try:
+                alignment = aligner.align(audio, SAMPLE_RATE, task.transcript)
+            except AlignmentError as exc:  # no speech, or no method worked: the clip is an error or a skip
+                raise ClipError(f"{task.clip_id}: audio file {task.audio}: {exc}") from None
             phonemes = intervals_to_frame_ids(alignment.phones, n_out, cfg.fps)
             method = alignment.method
         extras: dict[str, np.ndarray] = {}
@@ -280,7 +336,7 @@ def run_preprocess(
     skipped = list(skips or [])
     rows: list[dict] = []
     per_clip: dict[str, dict] = {}
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, replaces="manifest.csv", what="processed-dataset folder") as tmp:
         workers = min(cfg.workers or os.cpu_count() or 1, max(1, len(tasks)))
         bar = tqdm(total=len(tasks), desc="preprocess: clips", unit="clip", disable=not progress)
         if workers == 1:
@@ -304,7 +360,7 @@ def run_preprocess(
                 pool.terminate()
             bar.close()
         if not rows:
-            raise ClipError(f"no clip could be processed ({len(skipped)} skipped; first: {skipped[:1]})")
+            raise ClipError(f"no clip could be processed: all {len(skipped)} were skipped:\n{skip_summary(skipped)}")
         write_manifest(tmp / "manifest.csv", rows)
         write_text(tmp / "skipped.tsv", "item\treason\n" + "".join(f"{a}\t{b}\n" for a, b in skipped))
         metrics = summarize(per_clip, len(rows), skipped)

@@ -171,6 +171,28 @@ def check_config(
         raise CheckpointMismatchError(path, problems)
 
 
+def load_module_state(module: torch.nn.Module, state: Mapping[str, Any], source: str) -> None:
+    """``module.load_state_dict(state)``, or CheckpointError naming ``source`` and the tensors that do not fit
+    (rather than PyTorch's dump of every size mismatch)."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshapen = [f"{key} is {tuple(getattr(state[key], 'shape', ()))} in the file, {tuple(value.shape)} by the config"
+                 for key, value in expected.items()
+                 if key in state and tuple(getattr(state[key], "shape", ())) != tuple(value.shape)]
+    if missing or unexpected or misshapen:
+        def listed(items: list[str]) -> str:
+            return "; ".join(items[:4]) + (f"; ... ({len(items) - 4} more)" if len(items) > 4 else "")
+
+        problems = ([f"{len(misshapen)} tensor(s) of another shape: {listed(misshapen)}"] if misshapen else []) + (
+            [f"missing: {listed(missing)}"] if missing else []) + ([f"unexpected: {listed(unexpected)}"] if unexpected else [])
+        raise CheckpointError(
+            f"{source}: its tensors do not fit the network its stored config describes ("
+            + "; ".join(problems) + "); the file was changed after it was written, or written by other code"
+        )
+    module.load_state_dict(state)
+
+
 def restore(
     checkpoint: Mapping[str, Any],
     *,
@@ -178,8 +200,10 @@ def restore(
     optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
     schedulers: Mapping[str, Any] | None = None,
     rng: bool = True,
+    source: str = "checkpoint",
 ) -> None:
-    """Load the stored states into the given objects (strict: every named object must be stored)."""
+    """Load the stored states into the given objects (strict: every named object must be stored).
+    ``source`` names the checkpoint in errors (its path)."""
     for kind, stored, targets in (
         ("module", checkpoint["modules"], modules),
         ("optimizer", checkpoint["optimizers"], optimizers or {}),
@@ -187,7 +211,10 @@ def restore(
     ):
         for name, target in targets.items():
             if name not in stored:
-                raise CheckpointError(f"checkpoint has no {kind} '{name}' (stored: {sorted(stored)})")
-            target.load_state_dict(stored[name])
+                raise CheckpointError(f"{source} has no {kind} '{name}' (stored: {sorted(stored)})")
+            if kind == "module":
+                load_module_state(target, stored[name], f"{source}, module '{name}'")
+            else:
+                target.load_state_dict(stored[name])
     if rng:
         restore_rng_state(checkpoint["rng"])
