@@ -439,6 +439,7 @@ _OUTPUTS = {
     "annotate": ("out", "whole", "descriptions.csv"), "sync-pretrain": ("out", "file", None),
     "syncnet-train": ("out", "file", None), "train": ("out", "into", None), "sweep": ("out", "into", None),
     "selfdriven": ("out", "into", None), "report": ("out", "into", None), "profile": ("write", "file", None),
+    "ablations": ("out", "into", None),
     "gate": ("out", "file", None),
 }
 

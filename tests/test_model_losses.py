@@ -81,3 +81,53 @@ def test_tiny_decoder_overfits_a_fixed_target():
         optimiser.step()
     final = loss_now().item()
     assert final < initial / 5, (initial, final)
+
+
+def _tracks(seed=0, batch=4, length=32, channels=6):
+    generator = torch.Generator().manual_seed(seed)
+    offsets = torch.tensor([0.0, 0.02, -0.3, 0.5, 0.0, 1.0])[:channels]
+    return offsets + 0.2 * torch.randn(batch, length, channels, generator=generator)
+
+
+@pytest.mark.parametrize("form", ["range", "standardized", "image"])
+def test_normalised_ssim_forms(form):
+    target = _tracks()
+    frames = target.reshape(-1, target.shape[-1])
+    normalisation = losses.track_normalisation(frames, form)
+    assert losses.reconstruction_loss(target, target, 0.1, form, normalisation).item() == pytest.approx(0.0, abs=1e-5)
+    assert losses.reconstruction_loss(target + 0.1, target, 0.1, form, normalisation).item() > 0.0
+    with pytest.raises(ValueError, match="normalisation"):
+        losses.reconstruction_loss(target, target, 0.1, form, None)
+    if form == "standardized":
+        z = normalisation.apply(frames)
+        assert torch.allclose(z.mean(0), torch.zeros(z.shape[1]), atol=1e-5)
+        assert normalisation.data_range == pytest.approx(float(((torch.quantile(z, 0.995, 0) - torch.quantile(z, 0.005, 0))).median()), rel=1e-4)
+    else:
+        mapped = normalisation.apply(frames)
+        assert 0.4 < float(mapped.mean()) < 0.6 and normalisation.data_range == 1.0
+
+
+def test_constant_coefficient_scale_is_floored():
+    frames = _tracks().reshape(-1, 6)
+    frames[:, 4] = 0.0  # an unused coefficient
+    for form in ("range", "standardized"):
+        normalisation = losses.track_normalisation(frames, form)
+        assert float(normalisation.scale[4]) >= losses.SCALE_FLOOR * float(normalisation.scale.median()) * 0.99
+
+
+def test_standardized_ssim_sees_a_small_per_clip_offset_that_raw_ssim_blurs():
+    """The offset that is the emotion: a clip-wide shift of one coefficient. Raw SSIM (data_range 1) reacts
+    violently to shifts of near-zero tracks and barely to the same shift of a large one; on z-scores the
+    same shift in standard deviations costs the same whatever the coefficient's mean."""
+    target = _tracks(channels=6)
+    frames = target.reshape(-1, 6)
+    normalisation = losses.track_normalisation(frames, "standardized")
+    std = frames.std(0)
+    shifted_small, shifted_large = target.clone(), target.clone()
+    shifted_small[..., 0] += 0.5 * std[0]   # coefficient with mean 0
+    shifted_large[..., 5] += 0.5 * std[5]   # coefficient with mean 1
+    raw = [float(1 - losses.ssim_1d(s, target)) for s in (shifted_small, shifted_large)]
+    z = [float(1 - losses.ssim_1d(normalisation.apply(s), normalisation.apply(target),
+                                  data_range=normalisation.data_range)) for s in (shifted_small, shifted_large)]
+    assert raw[0] > 5 * raw[1]  # ill-conditioned: the same relative shift costs very differently
+    assert z[0] == pytest.approx(z[1], rel=0.5)

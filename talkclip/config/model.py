@@ -63,6 +63,9 @@ class ModelConfig:
     use_adapter: bool = True
     # s_t = beta * adapter(e_t) + (1 - beta) * e_t  (paper eq. 1, beta = 0.6).
     beta: float = 0.6
+    # The decoder reads the style code's direction only (the code scaled to unit length times sqrt(dim)):
+    # L_cos aligns s_t with s_v in direction, not in length, and measured lengths differ ~30x (docs/DESIGN.md).
+    style_norm: bool = True
 
     # --- discriminators ---
     # Base channel count of the temporal PatchGAN (doubles once with depth).

@@ -44,10 +44,10 @@ class TrainConfig:
     lambda_tem: float = 1.0
     mu: float = 0.1
     # How L_rec's SSIM term is taken over the (L, 64) coefficient sequences (talkclip/model/losses.py;
-    # the paper does not say): "range" = 1-D SSIM per coefficient on tracks mapped to [0, 1] by the
-    # training data's range, "standardized" = on per-coefficient z-scores with constants from their
-    # span, "coefficient" = 1-D SSIM on the raw signed tracks, "image" = 2-D SSIM.
-    ssim_form: Literal["coefficient", "range", "standardized", "image"] = "range"
+    # the paper does not say): "standardized" = 1-D SSIM per coefficient on z-scores of the training
+    # frames with constants from their span (measured best), "range" = on tracks mapped to [0, 1] by
+    # each coefficient's range, "coefficient" = on the raw signed tracks, "image" = 2-D SSIM.
+    ssim_form: Literal["coefficient", "range", "standardized", "image"] = "standardized"
     # L_cos gradient: "text" = s_v is the teacher (stop-gradient; the paper's "the video encoder acts
     # as a guide" for E_t), "both" = s_t and s_v are pulled together (s_v may drift toward the text
     # embeddings). With "text" and model.use_adapter False, L_cos trains nothing and is only reported.

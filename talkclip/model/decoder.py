@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from talkclip.config.model import ModelConfig
@@ -177,6 +178,9 @@ class StyleDecoder(nn.Module):
             raise ValueError(
                 f"StyleDecoder: expected style ({content.shape[0]}, {self.style_dim}), got {tuple(style.shape)}"
             )
+        if self.cfg.style_norm:
+            # Direction only: L_cos makes s_t point where s_v points, but says nothing of its length.
+            style = F.normalize(style, dim=-1) * math.sqrt(self.style_dim)
         style_code = self.style_to_model(style)  # (B, d)
         positions = sinusoidal_positions(window_size, self.cfg.d_model, content.device)  # (W, d)
         # The same queries for every frame of a sample: window positions + the clip's style.
