@@ -59,6 +59,10 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     from talkclip.preprocess.stage import plan_corpus, plan_styletalk, read_transcripts, run_preprocess
 
     cfg = load_section(args.params, "preprocess", PreprocessConfig)
+    if args.coeffs_fps is not None:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, coeffs_fps=args.coeffs_fps)
     transcripts = read_transcripts(args.transcripts) if args.transcripts else None
     strict = cfg.on_error == "raise"
     if args.styletalk:
@@ -204,9 +208,9 @@ def cmd_generate(args: argparse.Namespace) -> None:
     aligner = load_section(args.params, "preprocess", PreprocessConfig).aligner
     style_clip = None
     if args.style_clip:
-        from talkclip.formats.mat3dmm import read_mat
+        from talkclip.preprocess.spaces import read_style_clip
 
-        style_clip = read_mat(args.style_clip).expression
+        style_clip = read_style_clip(args.style_clip, space=args.style_space)
     result = generate(
         args.checkpoint, args.out, text=args.text, style_clip=style_clip, audio_path=args.audio,
         transcript=args.transcript, phoneme_seq=args.phonemes, fps=args.fps, aligner_cfg=aligner,
@@ -324,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--styletalk", default=None, help="StyleTalk-style folder (3DMM/, wav/, phoneme/, video/)")
     p.add_argument("--transcripts", default=None, help="clip_id<TAB>text table for forced alignment")
     p.add_argument("--coeffs", default=None, help="folder of {clip_id}.mat 3DMM fits kept outside the MEAD tree")
+    p.add_argument("--coeffs-fps", type=float, default=None,
+                   help="frame rate of the .mat fits (overrides preprocess.coeffs_fps; 0 = infer from durations; "
+                        "the fits StyleTalk/DreamTalk distribute for 30 fps MEAD videos are 25 fps)")
     p.add_argument("--out", default="data/processed")
     p.set_defaults(func=cmd_preprocess)
 
@@ -412,7 +419,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="a training checkpoint (e.g. models/train/checkpoints/final.pt)")
     style = p.add_mutually_exclusive_group(required=True)
     style.add_argument("--text", help='speaking-style description, e.g. "A woman is furious."')
-    style.add_argument("--style-clip", help="a reference .mat (Deep3DFaceRecon) whose style to imitate")
+    style.add_argument("--style-clip", help="a reference .mat (Deep3DFaceRecon) or processed clip .npz whose style "
+                       "to imitate; it must be in the checkpoint's expression space")
+    p.add_argument("--style-space", default=None, choices=["embedded", "bfm"],
+                   help="the style clip's expression space, when its file does not say (default: a .mat is 'bfm' "
+                        "unless it declares otherwise or sits in an embedded corpus)")
     speech = p.add_mutually_exclusive_group(required=True)
     speech.add_argument("--audio", help="speech (wav/m4a/mp4)")
     speech.add_argument("--phonemes", help="StyleTalk *_seq.json (30 fps per-frame phoneme ids)")

@@ -6,6 +6,10 @@ reference clip, as in StyleTalk and TalkCLIP (the model does not predict pose). 
 embedded-corpus renderer for embedded identities (the sidecar of any of the speaker's clips names
 the identity); a PIRenderer checkpoint can implement :class:`talkclip.corpus.renderer.Renderer` for
 real faces.
+
+The coefficients are in the expression space of the checkpoint's training data
+(:mod:`talkclip.expression`), recorded in ``generation.json``; a style clip of another space, or an
+embedded-corpus identity for a model of another space, is refused.
 """
 from __future__ import annotations
 
@@ -17,10 +21,12 @@ import numpy as np
 
 from talkclip.atomic import atomic_path, write_text
 from talkclip.config.alignment import AlignerConfig
+from talkclip.expression import EMBEDDED_SPACE, require_same_space
 from talkclip.formats.media import read_audio, write_video
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import intervals_to_frame_ids
 from talkclip.preprocess.alignment import PhonemeAligner
+from talkclip.preprocess.spaces import StyleClip
 from talkclip.preprocess.timing import resample_frames, resample_labels
 
 SAMPLE_RATE = 16000
@@ -28,11 +34,12 @@ SAMPLE_RATE = 16000
 
 @dataclass
 class GenerationResult:
-    expression: np.ndarray  # (T, 64)
+    expression: np.ndarray  # (T, 64) in expression_space
     phonemes: np.ndarray  # (T,)
     fps: float
     method: str
     video: Path | None
+    expression_space: str | None = None
 
 
 def phonemes_from_speech(
@@ -90,7 +97,7 @@ def generate(
     out_dir: str | Path,
     *,
     text: str | None = None,
-    style_clip: np.ndarray | None = None,
+    style_clip: np.ndarray | StyleClip | None = None,
     audio_path: str | Path | None = None,
     transcript: str | None = None,
     phoneme_seq: str | Path | None = None,
@@ -100,6 +107,11 @@ def generate(
     identity_sidecar: str | Path | None = None,
     image_size: int = 128,
 ) -> GenerationResult:
+    """Coefficients (and, with an embedded-corpus ``identity_sidecar``, a video) in ``out_dir``.
+
+    ``style_clip`` as a :class:`~talkclip.preprocess.spaces.StyleClip` (``read_style_clip``) carries its
+    expression space, which must be the checkpoint's; a bare array is taken to be in the checkpoint's space.
+    """
     from talkclip.inference import generate_coefficients, load_model
 
     out_dir = Path(out_dir)
@@ -111,17 +123,27 @@ def generate(
     else:
         raise ValueError("generate: give the speech (audio_path, optional transcript) or a phoneme_seq file")
     model, _ = load_model(checkpoint)
-    expression = generate_coefficients(model, phonemes, text=text, style_clip=style_clip)
+    space = model.expression_space
+    if identity_sidecar is not None:
+        require_same_space(space, f"checkpoint {checkpoint}", EMBEDDED_SPACE,
+                           f"the embedded-corpus identity {identity_sidecar} (rendering draws embedded-space expressions)")
+    style: dict = {}
+    if isinstance(style_clip, StyleClip):
+        style = {"style_clip": style_clip.expression, "style_space": style_clip.space, "style_source": style_clip.source}
+    elif style_clip is not None:
+        style = {"style_clip": style_clip}
+    expression = generate_coefficients(model, phonemes, text=text, **style)
     with atomic_path(out_dir / "coefficients.npy") as tmp:
         np.save(tmp, expression)
     write_text(
         out_dir / "generation.json",
-        json.dumps({"text": text, "fps": fps, "frames": len(phonemes), "phonemes": method,
-                    "checkpoint": str(checkpoint)}, indent=2) + "\n",
+        json.dumps({"text": text, "style_clip": style.get("style_source", "array" if style else None),
+                    "fps": fps, "frames": len(phonemes), "phonemes": method, "checkpoint": str(checkpoint),
+                    "expression_space": space}, indent=2) + "\n",
     )
     video = None
     if identity_sidecar is not None:
         if audio is not None:
             audio = audio[: int(round(len(expression) / fps * SAMPLE_RATE))]
         video = render_embedded(identity_sidecar, expression, fps, image_size, audio, out_dir / "video.mp4")
-    return GenerationResult(expression, phonemes, fps, method, video)
+    return GenerationResult(expression, phonemes, fps, method, video, space)
