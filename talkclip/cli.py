@@ -82,10 +82,20 @@ def cmd_annotate(args: argparse.Namespace) -> None:
 
     cfg = load_section(args.params, "annotate", AnnotateConfig)
     with _tracked("annotate", {"annotate": cfg}) as run:
-        metrics = run_annotation(args.processed, args.out, cfg, openface_dir=args.openface)
+        metrics = run_annotation(args.processed, args.out, cfg, openface_dir=args.openface, au_source=args.au_source,
+                                 frame_step=args.au_frame_step, progress=not args.quiet)
         run.log_metrics(0, metrics)
         run.log_artifact(Path(args.out) / "descriptions.csv")
     _write_metrics(args.metrics, metrics)
+
+
+def cmd_au_calibrate(args: argparse.Namespace) -> None:
+    from talkclip.au_calibration import run_calibration, validation_markdown
+
+    estimator = run_calibration(args.processed, args.out, image_size=args.image_size, frame_step=args.frame_step,
+                                progress=not args.quiet)
+    print(validation_markdown(estimator))
+    print(f"wrote {args.out}")
 
 
 def cmd_sync_pretrain(args: argparse.Namespace) -> None:
@@ -337,9 +347,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("annotate", help="TA-MEAD descriptions for the processed dataset")
     common(p)
     p.add_argument("--processed", default="data/processed")
-    p.add_argument("--openface", default=None, help="folder of OpenFace CSVs ({clip_id}.csv) for real data AUs")
+    p.add_argument("--openface", default=None, help="folder of OpenFace CSVs ({clip_id}.csv) for real data AUs "
+                   "(recommended)")
+    p.add_argument("--au-source", default="auto", choices=["auto", "processed", "openface", "landmarks"],
+                   help="where AU intensities come from: processed clips (embedded corpus), OpenFace CSVs, or "
+                        "'landmarks', an offline approximation from dlib landmarks of each clip's video "
+                        "(auto: openface with --openface, else processed)")
+    p.add_argument("--au-frame-step", type=int, default=2, help="landmarks source: measure every n-th video frame")
     p.add_argument("--out", default="data/annotated")
     p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("au-calibrate", help="calibrate the landmark AU estimator (--au-source landmarks) on an "
+                       "embedded-corpus processed dataset and validate it on its test speakers")
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--out", default="talkclip/data/au_from_landmarks.json")
+    p.add_argument("--image-size", type=int, default=256, help="render the corpus clips at this size for dlib")
+    p.add_argument("--frame-step", type=int, default=3, help="use every n-th frame")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_au_calibrate)
 
     p = sub.add_parser("sync-pretrain", help="pretrain the lip-sync discriminator D_sync (then frozen)")
     common(p)

@@ -14,6 +14,7 @@ embedded-corpus identity for a model of another space, is refused.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from talkclip.expression import EMBEDDED_SPACE, require_same_space
 from talkclip.formats.media import read_audio, write_video
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import intervals_to_frame_ids
-from talkclip.preprocess.alignment import PhonemeAligner
+from talkclip.preprocess.alignment import PhonemeAligner, PhonemeReliability, assess_phonemes
 from talkclip.preprocess.spaces import StyleClip
 from talkclip.preprocess.timing import resample_frames, resample_labels
 
@@ -44,14 +45,20 @@ class GenerationResult:
 
 def phonemes_from_speech(
     audio_path: str | Path, transcript: str | None, fps: float, aligner_cfg: AlignerConfig
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """(audio 16 kHz, per-frame phoneme ids, alignment method) for a speech file."""
+) -> tuple[np.ndarray, np.ndarray, str, PhonemeReliability]:
+    """(audio 16 kHz, per-frame phoneme ids, alignment method, their reliability) for a speech file.
+
+    Unreliable phonemes (noisy audio, no transcript) are warned about (``UserWarning``), naming the file.
+    """
     audio = read_audio(audio_path, SAMPLE_RATE)
     n_frames = int(np.floor(len(audio) / SAMPLE_RATE * fps + 1e-6))
     if n_frames < 1:
         raise ValueError(f"{audio_path}: shorter than one frame at {fps:g} fps")
     alignment = PhonemeAligner(aligner_cfg).align(audio, SAMPLE_RATE, transcript)
-    return audio, intervals_to_frame_ids(alignment.phones, n_frames, fps), alignment.method
+    reliability = assess_phonemes(audio, SAMPLE_RATE, alignment)
+    for message in reliability.warnings:
+        warnings.warn(f"{audio_path}: {message}", UserWarning, stacklevel=2)
+    return audio, intervals_to_frame_ids(alignment.phones, n_frames, fps), alignment.method, reliability
 
 
 def phonemes_from_seq_json(path: str | Path, source_fps: float, fps: float) -> np.ndarray:
@@ -115,11 +122,12 @@ def generate(
     from talkclip.inference import generate_coefficients, load_model
 
     out_dir = Path(out_dir)
-    audio = None
+    audio, reliability = None, None
     if phoneme_seq is not None:
         phonemes, method = phonemes_from_seq_json(phoneme_seq, phoneme_seq_fps, fps), "phoneme_json"
     elif audio_path is not None:
-        audio, phonemes, method = phonemes_from_speech(audio_path, transcript, fps, aligner_cfg or AlignerConfig())
+        audio, phonemes, method, reliability = phonemes_from_speech(audio_path, transcript, fps,
+                                                                    aligner_cfg or AlignerConfig())
     else:
         raise ValueError("generate: give the speech (audio_path, optional transcript) or a phoneme_seq file")
     model, _ = load_model(checkpoint)
@@ -139,7 +147,9 @@ def generate(
         out_dir / "generation.json",
         json.dumps({"text": text, "style_clip": style.get("style_source", "array" if style else None),
                     "fps": fps, "frames": len(phonemes), "phonemes": method, "checkpoint": str(checkpoint),
-                    "expression_space": space}, indent=2) + "\n",
+                    "expression_space": space,
+                    "phoneme_reliability": reliability.to_dict() if reliability is not None else None},
+                   indent=2) + "\n",
     )
     video = None
     if identity_sidecar is not None:

@@ -32,7 +32,7 @@ from talkclip.formats.mead import ClipRecord, scan_hdtf, scan_mead
 from talkclip.formats.media import probe_video, read_audio
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import PhoneInterval, WordInterval, intervals_to_frame_ids
-from talkclip.preprocess.alignment import PhonemeAligner, frame_agreement, word_boundary_error_ms
+from talkclip.preprocess.alignment import PhonemeAligner, assess_phonemes, frame_agreement, word_boundary_error_ms
 from talkclip.preprocess.dataset import ProcessedClip, write_clip, write_manifest
 from talkclip.preprocess.spaces import coeffs_file_space
 from talkclip.preprocess.timing import coeffs_frame_rate, common_frame_count, resample_frames, resample_labels
@@ -239,6 +239,11 @@ def process_clip(task: ClipTask, cfg: PreprocessConfig, aligner: PhonemeAligner,
             alignment = aligner.align(audio, SAMPLE_RATE, task.transcript)
             phonemes = intervals_to_frame_ids(alignment.phones, n_out, cfg.fps)
             method = alignment.method
+            reliability = assess_phonemes(audio, SAMPLE_RATE, alignment)
+            clip_metrics["phonemes_reliable"] = reliability.reliable
+            clip_metrics["energy_range_db"] = round(reliability.energy_range_db, 1)
+            if reliability.warnings:
+                clip_metrics["phoneme_warnings"] = list(reliability.warnings)
         extras: dict[str, np.ndarray] = {}
         if task.groundtruth is not None:
             gt = _load_groundtruth(task.groundtruth)
@@ -338,6 +343,9 @@ def run_preprocess(
         write_manifest(tmp / "manifest.csv", rows)
         write_text(tmp / "skipped.tsv", "item\treason\n" + "".join(f"{a}\t{b}\n" for a, b in skipped))
         metrics = {**summarize(per_clip, len(rows), skipped), "expression_space": space}
+        if metrics["phonemes_unreliable"]:
+            tqdm.write(f"warning: {metrics['phonemes_unreliable']} of {len(rows)} clips have unreliable phoneme labels "
+                       f"({metrics['phoneme_warning_kinds']}); the reasons per clip are in alignment.json")
         write_text(tmp / "alignment.json", json.dumps(per_clip, indent=1, sort_keys=True) + "\n")
     return metrics
 
@@ -360,6 +368,14 @@ def summarize(per_clip: dict[str, dict], n_clips: int, skipped: list[tuple[str, 
         "alignment_methods": methods,
         "alignment_fallbacks": sum(v for k, v in methods.items() if k not in ("forced", "phoneme_json")),
     }
+    warned = [m["phoneme_warnings"] for m in per_clip.values() if m.get("phoneme_warnings")]
+    kinds: dict[str, int] = {}
+    for reasons in warned:
+        for reason in reasons:
+            kind = reason.split(":")[0]  # "noisy audio", "no usable transcript"
+            kinds[kind] = kinds.get(kind, 0) + 1
+    out["phonemes_unreliable"] = len(warned)
+    out["phoneme_warning_kinds"] = kinds
     if agreements:
         out["frame_agreement_mean"] = round(float(np.mean(agreements)), 4)
         out["frame_agreement_median"] = round(float(np.median(agreements)), 4)
