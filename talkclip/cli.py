@@ -66,7 +66,7 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     transcripts = read_transcripts(args.transcripts) if args.transcripts else None
     strict = cfg.on_error == "raise"
     if args.styletalk:
-        tasks, skips = plan_styletalk(args.styletalk), []
+        tasks, skips = plan_styletalk(args.styletalk, split=args.styletalk_split), []
     else:
         tasks, skips = plan_corpus(args.corpus, cfg, transcripts, strict=strict, coeffs_dir=args.coeffs)
     with _tracked("preprocess", {"preprocess": cfg}) as run:
@@ -96,6 +96,23 @@ def cmd_au_calibrate(args: argparse.Namespace) -> None:
                                 progress=not args.quiet)
     print(validation_markdown(estimator))
     print(f"wrote {args.out}")
+
+
+def cmd_space_map_fit(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from talkclip.metrics.space_map import fit_bfm_map, paired_clip, sample_pairs
+
+    pairs = sample_pairs(Path(args.samples))
+    if not pairs:
+        raise FileNotFoundError(f"{args.samples}: no Deep3DFaceRecon fits with videos found (expected the "
+                                "dreamtalk/ and styletalk/ sample folders)")
+    clips = [paired_clip(mat, video, group) for mat, video, group in tqdm(pairs, desc="space-map-fit: dlib", unit="clip",
+                                                                          disable=args.quiet)]
+    mapping = fit_bfm_map(clips)
+    mapping.save(args.out)
+    print(json.dumps(mapping.validation, indent=1))
+    print(f"wrote {args.out} ({len(clips)} clips of {len(mapping.provenance['people'])} people)")
 
 
 def cmd_sync_pretrain(args: argparse.Namespace) -> None:
@@ -131,6 +148,12 @@ def cmd_syncnet_train(args: argparse.Namespace) -> None:
         run.log_metrics(record["steps_done"], metrics)
         run.log_artifact(args.out, "syncnet")
     _write_metrics(args.metrics, metrics)
+
+
+def _has_split(processed: str, split: str) -> bool:
+    from talkclip.preprocess.dataset import read_manifest
+
+    return bool((read_manifest(Path(processed) / "manifest.csv")["split"] == split).any())
 
 
 def style_probes(checkpoint: Path, processed: str, annotated: str, train_cfg, backbone) -> dict:
@@ -190,7 +213,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         for stage, values in result.final_metrics.items():
             for key, value in values.items():
                 metrics[f"{stage}_{key}"] = round(float(value), 5)
-        metrics.update(style_probes(result.checkpoint, args.processed, args.annotated, train_cfg, backbone))
+        if _has_split(args.processed, "test"):
+            metrics.update(style_probes(result.checkpoint, args.processed, args.annotated, train_cfg, backbone))
+        else:  # a real dataset trained on all its speakers: nothing held out to probe the style on
+            metrics["style_probes"] = "skipped: the processed dataset has no test split (preprocess.test_speakers)"
         run.log_metrics(result.global_step, metrics)
         run.log_artifact(result.checkpoint, "checkpoints")
     _write_metrics(args.metrics, metrics)
@@ -224,7 +250,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     result = generate(
         args.checkpoint, args.out, text=args.text, style_clip=style_clip, audio_path=args.audio,
         transcript=args.transcript, phoneme_seq=args.phonemes, fps=args.fps, aligner_cfg=aligner,
-        identity_sidecar=args.identity, image_size=args.image_size,
+        identity_sidecar=args.identity, image_size=args.image_size, convert_style=args.convert_style_space,
     )
     print(f"{len(result.expression)} frames at {result.fps:g} fps (phonemes: {result.method}) -> {args.out}"
           + (f", video {result.video}" if result.video else ""))
@@ -336,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--corpus", default="data/corpus", help="embedded corpus, MEAD root or folder with mead/ and hdtf/")
     src.add_argument("--styletalk", default=None, help="StyleTalk-style folder (3DMM/, wav/, phoneme/, video/)")
+    p.add_argument("--styletalk-split", default="test", choices=["train", "val", "test"],
+                   help="the split of every StyleTalk-folder clip (default test: held-out material)")
     p.add_argument("--transcripts", default=None, help="clip_id<TAB>text table for forced alignment")
     p.add_argument("--coeffs", default=None, help="folder of {clip_id}.mat 3DMM fits kept outside the MEAD tree")
     p.add_argument("--coeffs-fps", type=float, default=None,
@@ -365,6 +393,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-step", type=int, default=3, help="use every n-th frame")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_au_calibrate)
+
+    p = sub.add_parser("space-map-fit", help="learn the BFM expression -> landmark map from paired real fits and "
+                       "videos (the shared samples) and validate it on held-out people")
+    p.add_argument("--samples", default="../shared/samples")
+    p.add_argument("--out", default="talkclip/data/bfm_landmark_map.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_space_map_fit)
 
     p = sub.add_parser("sync-pretrain", help="pretrain the lip-sync discriminator D_sync (then frozen)")
     common(p)
@@ -449,6 +484,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-space", default=None, choices=["embedded", "bfm"],
                    help="the style clip's expression space, when its file does not say (default: a .mat is 'bfm' "
                         "unless it declares otherwise or sits in an embedded corpus)")
+    p.add_argument("--convert-style-space", action="store_true",
+                   help="convert a style clip of another expression space into the checkpoint's through the "
+                        "spaces' landmark maps (an approximation; e.g. a real .mat for a corpus-trained model)")
     speech = p.add_mutually_exclusive_group(required=True)
     speech.add_argument("--audio", help="speech (wav/m4a/mp4)")
     speech.add_argument("--phonemes", help="StyleTalk *_seq.json (30 fps per-frame phoneme ids)")

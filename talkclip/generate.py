@@ -113,11 +113,14 @@ def generate(
     aligner_cfg: AlignerConfig | None = None,
     identity_sidecar: str | Path | None = None,
     image_size: int = 128,
+    convert_style: bool = False,
 ) -> GenerationResult:
     """Coefficients (and, with an embedded-corpus ``identity_sidecar``, a video) in ``out_dir``.
 
     ``style_clip`` as a :class:`~talkclip.preprocess.spaces.StyleClip` (``read_style_clip``) carries its
     expression space, which must be the checkpoint's; a bare array is taken to be in the checkpoint's space.
+    ``convert_style`` instead converts a style clip of another space through the spaces' landmark maps
+    (:func:`talkclip.metrics.space_map.convert_expression`; an approximation, recorded in generation.json).
     """
     from talkclip.inference import generate_coefficients, load_model
 
@@ -136,7 +139,16 @@ def generate(
         require_same_space(space, f"checkpoint {checkpoint}", EMBEDDED_SPACE,
                            f"the embedded-corpus identity {identity_sidecar} (rendering draws embedded-space expressions)")
     style: dict = {}
-    if isinstance(style_clip, StyleClip):
+    conversion = None
+    if isinstance(style_clip, StyleClip) and convert_style and style_clip.space != space:
+        from talkclip.metrics.space_map import conversion_residual, convert_expression
+
+        conversion = {"from": style_clip.space, "to": space, "method": "least squares through the landmark maps",
+                      "unexplained_landmark_motion": round(conversion_residual(style_clip.expression, style_clip.space,
+                                                                               space), 3)}
+        style = {"style_clip": convert_expression(style_clip.expression, style_clip.space, space), "style_space": space,
+                 "style_source": f"{style_clip.source}, converted to {space!r} through landmarks"}
+    elif isinstance(style_clip, StyleClip):
         style = {"style_clip": style_clip.expression, "style_space": style_clip.space, "style_source": style_clip.source}
     elif style_clip is not None:
         style = {"style_clip": style_clip}
@@ -147,7 +159,7 @@ def generate(
         out_dir / "generation.json",
         json.dumps({"text": text, "style_clip": style.get("style_source", "array" if style else None),
                     "fps": fps, "frames": len(phonemes), "phonemes": method, "checkpoint": str(checkpoint),
-                    "expression_space": space,
+                    "expression_space": space, "style_conversion": conversion,
                     "phoneme_reliability": reliability.to_dict() if reliability is not None else None},
                    indent=2) + "\n",
     )

@@ -26,7 +26,6 @@ recommended AU source when available. Entry points: :func:`estimate_aus` ((T, 68
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -36,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from talkclip.atomic import write_text
+from talkclip.calibration_file import read_calibration, write_calibration
 from talkclip.formats.openface import DISFA_AUS as AU_NAMES
 
 N_AUS = len(AU_NAMES)  # 12, in the project's DISFA order
@@ -191,22 +190,14 @@ class LandmarkAUEstimator:
         return self.models["speaker_neutral"].predict(np.asarray(features, dtype=np.float64) - ref)
 
     def save(self, path: str | Path) -> None:
-        payload = {"format": FORMAT, "au_names": list(AU_NAMES), "feature_names": list(FEATURE_NAMES),
-                   "note": APPROXIMATION_NOTE, "provenance": self.provenance, "validation": self.validation,
-                   "models": {k: m.to_dict() for k, m in self.models.items()}}
-        write_text(path, json.dumps(payload, indent=1) + "\n")
+        write_calibration(path, FORMAT, {
+            "au_names": list(AU_NAMES), "feature_names": list(FEATURE_NAMES), "note": APPROXIMATION_NOTE,
+            "provenance": self.provenance, "validation": self.validation,
+            "models": {k: m.to_dict() for k, m in self.models.items()}})
 
     @classmethod
     def load(cls, path: str | Path) -> LandmarkAUEstimator:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: AU estimator file not found (made by `talkclip au-calibrate`)")
-        try:
-            payload = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise AUEstimateError(f"{path}: not JSON ({exc})") from exc
-        if payload.get("format") != FORMAT:
-            raise AUEstimateError(f"{path}: expected format {FORMAT!r}, found {payload.get('format')!r}")
+        payload = read_calibration(path, FORMAT, "AU estimator file", "talkclip au-calibrate", AUEstimateError)
         if tuple(payload.get("feature_names", ())) != FEATURE_NAMES or tuple(payload.get("au_names", ())) != AU_NAMES:
             raise AUEstimateError(f"{path}: feature or AU names differ from this version of talkclip "
                                   "(re-run `talkclip au-calibrate`)")
