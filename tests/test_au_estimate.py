@@ -134,3 +134,19 @@ def test_real_mead_emotions_read_plausibly(dreamtalk_samples):
     assert above_neutral("surprised", "AU2", 0.4) and above_neutral("surprised", "AU5", 0.4)
     assert above_neutral("angry", "AU4", 1.0)
     assert above_neutral("fear", "AU1", 1.0) and above_neutral("fear", "AU5", 1.0)
+
+
+def test_annotation_names_the_ways_to_get_aus_for_real_data(tmp_path):
+    from test_training_toy import build_toy_dataset
+
+    from talkclip.annotation.stage import run_annotation
+    from talkclip.config.annotate import AnnotateConfig
+
+    processed, _ = build_toy_dataset(tmp_path)  # clips without AUs and without videos, like bare real data
+    with pytest.raises(ValueError, match=r"--openface DIR.*--au-source landmarks"):
+        run_annotation(processed, tmp_path / "a", AnnotateConfig(), progress=False)
+    with pytest.raises(ValueError, match="names no video"):
+        run_annotation(processed, tmp_path / "a", AnnotateConfig(), au_source="landmarks", progress=False)
+    with pytest.raises(ValueError, match="needs a folder of OpenFace CSVs"):
+        run_annotation(processed, tmp_path / "a", AnnotateConfig(), au_source="openface", progress=False)
+    assert not (tmp_path / "a").exists()
