@@ -60,10 +60,14 @@ def cmd_preprocess(args: argparse.Namespace) -> None:
     from talkclip.preprocess.stage import plan_corpus, plan_styletalk, read_transcripts, run_preprocess
 
     cfg = load_section(args.params, "preprocess", PreprocessConfig)
+    if args.coeffs_fps is not None:
+        import dataclasses
+
+        cfg = dataclasses.replace(cfg, coeffs_fps=args.coeffs_fps)
     transcripts = read_transcripts(args.transcripts) if args.transcripts else None
     strict = cfg.on_error == "raise"
     if args.styletalk:
-        tasks, skips = plan_styletalk(args.styletalk), []
+        tasks, skips = plan_styletalk(args.styletalk, split=args.styletalk_split), []
     else:
         tasks, skips = plan_corpus(args.corpus, cfg, transcripts, strict=strict, coeffs_dir=args.coeffs)
     with _tracked("preprocess", {"preprocess": cfg}) as run:
@@ -79,10 +83,37 @@ def cmd_annotate(args: argparse.Namespace) -> None:
 
     cfg = load_section(args.params, "annotate", AnnotateConfig)
     with _tracked("annotate", {"annotate": cfg}) as run:
-        metrics = run_annotation(args.processed, args.out, cfg, openface_dir=args.openface)
+        metrics = run_annotation(args.processed, args.out, cfg, openface_dir=args.openface, au_source=args.au_source,
+                                 frame_step=args.au_frame_step, progress=not args.quiet)
         run.log_metrics(0, metrics)
         run.log_artifact(Path(args.out) / "descriptions.csv")
     _write_metrics(args.metrics, metrics)
+
+
+def cmd_au_calibrate(args: argparse.Namespace) -> None:
+    from talkclip.au_calibration import run_calibration, validation_markdown
+
+    estimator = run_calibration(args.processed, args.out, image_size=args.image_size, frame_step=args.frame_step,
+                                progress=not args.quiet)
+    print(validation_markdown(estimator))
+    print(f"wrote {args.out}")
+
+
+def cmd_space_map_fit(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from talkclip.metrics.space_map import fit_bfm_map, paired_clip, sample_pairs
+
+    pairs = sample_pairs(Path(args.samples))
+    if not pairs:
+        raise FileNotFoundError(f"{args.samples}: no Deep3DFaceRecon fits with videos found (expected the "
+                                "dreamtalk/ and styletalk/ sample folders)")
+    clips = [paired_clip(mat, video, group) for mat, video, group in tqdm(pairs, desc="space-map-fit: dlib", unit="clip",
+                                                                          disable=args.quiet)]
+    mapping = fit_bfm_map(clips)
+    mapping.save(args.out)
+    print(json.dumps(mapping.validation, indent=1))
+    print(f"wrote {args.out} ({len(clips)} clips of {len(mapping.provenance['people'])} people)")
 
 
 def cmd_sync_pretrain(args: argparse.Namespace) -> None:
@@ -176,13 +207,13 @@ def cmd_generate(args: argparse.Namespace) -> None:
     aligner = load_section(args.params, "preprocess", PreprocessConfig).aligner
     style_clip = None
     if args.style_clip:
-        from talkclip.formats.mat3dmm import read_mat
+        from talkclip.preprocess.spaces import read_style_clip
 
-        style_clip = read_mat(args.style_clip).expression
+        style_clip = read_style_clip(args.style_clip, space=args.style_space)
     result = generate(
         args.checkpoint, args.out, text=args.text, style_clip=style_clip, audio_path=args.audio,
         transcript=args.transcript, phoneme_seq=args.phonemes, fps=args.fps, aligner_cfg=aligner,
-        identity_sidecar=args.identity, image_size=args.image_size,
+        identity_sidecar=args.identity, image_size=args.image_size, convert_style=args.convert_style_space,
     )
     print(f"{len(result.expression)} frames at {result.fps:g} fps (phonemes: {result.method}) -> {args.out}"
           + (f", video {result.video}" if result.video else ""))
@@ -300,17 +331,44 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--corpus", default="data/corpus", help="embedded corpus, MEAD root or folder with mead/ and hdtf/")
     src.add_argument("--styletalk", default=None, help="StyleTalk-style folder (3DMM/, wav/, phoneme/, video/)")
+    p.add_argument("--styletalk-split", default="test", choices=["train", "val", "test"],
+                   help="the split of every StyleTalk-folder clip (default test: held-out material)")
     p.add_argument("--transcripts", default=None, help="clip_id<TAB>text table for forced alignment")
     p.add_argument("--coeffs", default=None, help="folder of {clip_id}.mat 3DMM fits kept outside the MEAD tree")
+    p.add_argument("--coeffs-fps", type=float, default=None,
+                   help="frame rate of the .mat fits (overrides preprocess.coeffs_fps; 0 = infer from durations; "
+                        "the fits StyleTalk/DreamTalk distribute for 30 fps MEAD videos are 25 fps)")
     p.add_argument("--out", default="data/processed")
     p.set_defaults(func=cmd_preprocess)
 
     p = sub.add_parser("annotate", help="TA-MEAD descriptions for the processed dataset")
     common(p)
     p.add_argument("--processed", default="data/processed")
-    p.add_argument("--openface", default=None, help="folder of OpenFace CSVs ({clip_id}.csv) for real data AUs")
+    p.add_argument("--openface", default=None, help="folder of OpenFace CSVs ({clip_id}.csv) for real data AUs "
+                   "(recommended)")
+    p.add_argument("--au-source", default="auto", choices=["auto", "processed", "openface", "landmarks"],
+                   help="where AU intensities come from: processed clips (embedded corpus), OpenFace CSVs, or "
+                        "'landmarks', an offline approximation from dlib landmarks of each clip's video "
+                        "(auto: openface with --openface, else processed)")
+    p.add_argument("--au-frame-step", type=int, default=2, help="landmarks source: measure every n-th video frame")
     p.add_argument("--out", default="data/annotated")
     p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("au-calibrate", help="calibrate the landmark AU estimator (--au-source landmarks) on an "
+                       "embedded-corpus processed dataset and validate it on its test speakers")
+    p.add_argument("--processed", default="data/processed")
+    p.add_argument("--out", default="talkclip/data/au_from_landmarks.json")
+    p.add_argument("--image-size", type=int, default=256, help="render the corpus clips at this size for dlib")
+    p.add_argument("--frame-step", type=int, default=3, help="use every n-th frame")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_au_calibrate)
+
+    p = sub.add_parser("space-map-fit", help="learn the BFM expression -> landmark map from paired real fits and "
+                       "videos (the shared samples) and validate it on held-out people")
+    p.add_argument("--samples", default="../shared/samples")
+    p.add_argument("--out", default="talkclip/data/bfm_landmark_map.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_space_map_fit)
 
     p = sub.add_parser("sync-pretrain", help="pretrain the lip-sync discriminator D_sync (then frozen)")
     common(p)
@@ -404,7 +462,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="a training checkpoint (e.g. models/train/checkpoints/final.pt)")
     style = p.add_mutually_exclusive_group(required=True)
     style.add_argument("--text", help='speaking-style description, e.g. "A woman is furious."')
-    style.add_argument("--style-clip", help="a reference .mat (Deep3DFaceRecon) whose style to imitate")
+    style.add_argument("--style-clip", help="a reference .mat (Deep3DFaceRecon) or processed clip .npz whose style "
+                       "to imitate; it must be in the checkpoint's expression space")
+    p.add_argument("--style-space", default=None, choices=["embedded", "bfm"],
+                   help="the style clip's expression space, when its file does not say (default: a .mat is 'bfm' "
+                        "unless it declares otherwise or sits in an embedded corpus)")
+    p.add_argument("--convert-style-space", action="store_true",
+                   help="convert a style clip of another expression space into the checkpoint's through the "
+                        "spaces' landmark maps (an approximation; e.g. a real .mat for a corpus-trained model)")
     speech = p.add_mutually_exclusive_group(required=True)
     speech.add_argument("--audio", help="speech (wav/m4a/mp4)")
     speech.add_argument("--phonemes", help="StyleTalk *_seq.json (30 fps per-frame phoneme ids)")

@@ -11,10 +11,16 @@ Bad input fails before the work (:func:`check_generation_request`: the output fo
 and image size, the identity sidecar, the style text), speech of any length is read and recognised
 in bounded memory (``PhonemeAligner.align_stream``), and the outputs are written together at the
 end: a failure leaves no file behind, and an earlier generation in the folder stays as it was.
+
+The coefficients are in the expression space of the checkpoint's training data
+(:mod:`talkclip.expression`), recorded in ``generation.json``; a style clip of another space, or an
+embedded-corpus identity for a model of another space, is refused (or, asked for, the clip is
+converted through the spaces' landmark maps).
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import warnings
@@ -29,15 +35,24 @@ from tqdm import tqdm
 from talkclip.atomic import atomic_path, check_output_dir
 from talkclip.config.alignment import AlignerConfig
 from talkclip.corpus.identity import Identity
+from talkclip.expression import EMBEDDED_SPACE, require_same_space
 from talkclip.formats.media import AAC_FRAME_SIZE, MediaError, iter_audio, probe_audio_duration, read_audio, write_video
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import intervals_to_frame_ids
-from talkclip.preprocess.alignment import AlignmentError, PhonemeAligner, UnknownWordError
+from talkclip.preprocess.alignment import (
+    AlignmentError,
+    PhonemeAligner,
+    PhonemeReliability,
+    UnknownWordError,
+    assess_phonemes,
+)
+from talkclip.preprocess.spaces import StyleClip
 from talkclip.preprocess.timing import resample_frames, resample_labels
 
 SAMPLE_RATE = 16000
 MAX_FPS = 120.0
 RENDER_CHUNK_FRAMES = 250  # frames rendered at a time: a long video is encoded in bounded memory
+RELIABILITY_SECONDS = 600.0  # the phonemes' reliability is judged on at most this much of the speech
 
 
 @dataclass
@@ -47,16 +62,20 @@ class GenerationResult:
     fps: float
     method: str
     video: Path | None
+    expression_space: str = EMBEDDED_SPACE
 
 
 def phonemes_from_speech(
     audio_path: str | Path, transcript: str | None, fps: float, aligner_cfg: AlignerConfig, keep_audio: bool = True,
     progress: bool = True,
-) -> tuple[np.ndarray | None, np.ndarray, str]:
-    """(audio 16 kHz or None without ``keep_audio``, per-frame phoneme ids, alignment method) for a speech file.
+) -> tuple[np.ndarray | None, np.ndarray, str, PhonemeReliability]:
+    """(audio 16 kHz or None without ``keep_audio``, per-frame phoneme ids, alignment method, their
+    reliability) for a speech file.
 
     The file is decoded and recognised as a stream (memory bounded whatever its length); only
-    ``keep_audio`` (for the video's sound track) holds the whole signal.
+    ``keep_audio`` (for the video's sound track) holds the whole signal. Unreliable phonemes (noisy
+    audio, no transcript) are warned about, naming the file; the judgement reads at most the first
+    RELIABILITY_SECONDS of the speech.
     """
     stated = probe_audio_duration(audio_path)
     try:
@@ -77,7 +96,25 @@ def phonemes_from_speech(
         warnings.warn(f"audio file {audio_path}: the transcript was not used, phonemes come from phone recognition "
                       f"({'; '.join(alignment.fallback_reasons)})", stacklevel=2)
     audio = read_audio(audio_path, SAMPLE_RATE)[: int(round(n_frames / fps * SAMPLE_RATE))] if keep_audio else None
-    return audio, intervals_to_frame_ids(alignment.phones, n_frames, fps), alignment.method
+    reliability = _reliability(audio_path, audio, alignment)
+    for message in reliability.warnings:
+        warnings.warn(f"audio file {audio_path}: {message}", UserWarning, stacklevel=2)
+    return audio, intervals_to_frame_ids(alignment.phones, n_frames, fps), alignment.method, reliability
+
+
+def _reliability(audio_path: str | Path, audio: np.ndarray | None, alignment) -> PhonemeReliability:
+    """assess_phonemes on the audio (its first RELIABILITY_SECONDS when it is not held in memory)."""
+    if audio is None:
+        limit, chunks, held = int(RELIABILITY_SECONDS * SAMPLE_RATE), [], 0
+        for chunk in iter_audio(audio_path, SAMPLE_RATE):
+            chunks.append(chunk[: limit - held])
+            held += len(chunks[-1])
+            if held >= limit:
+                break
+        audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    seconds = len(audio) / SAMPLE_RATE
+    phones = [p for p in alignment.phones if p.start < seconds]
+    return assess_phonemes(audio, SAMPLE_RATE, dataclasses.replace(alignment, phones=phones))
 
 
 def phonemes_from_seq_json(path: str | Path, source_fps: float, fps: float) -> np.ndarray:
@@ -173,7 +210,7 @@ def generate(
     out_dir: str | Path,
     *,
     text: str | None = None,
-    style_clip: np.ndarray | None = None,
+    style_clip: np.ndarray | StyleClip | None = None,
     audio_path: str | Path | None = None,
     transcript: str | None = None,
     phoneme_seq: str | Path | None = None,
@@ -183,7 +220,15 @@ def generate(
     identity_sidecar: str | Path | None = None,
     image_size: int = 128,
     progress: bool = True,
+    convert_style: bool = False,
 ) -> GenerationResult:
+    """Coefficients (and, with an embedded-corpus ``identity_sidecar``, a video) in ``out_dir``.
+
+    ``style_clip`` as a :class:`~talkclip.preprocess.spaces.StyleClip` (``read_style_clip``) carries its
+    expression space, which must be the checkpoint's; a bare array is taken to be in the checkpoint's space.
+    ``convert_style`` instead converts a style clip of another space through the spaces' landmark maps
+    (:func:`talkclip.metrics.space_map.convert_expression`; an approximation, recorded in generation.json).
+    """
     from talkclip.inference import generate_coefficients, load_model
 
     # Everything that can be checked without the work is checked first.
@@ -194,24 +239,32 @@ def generate(
         raise ValueError("generate: give the speech (audio_path, optional transcript) or a phoneme_seq file")
     face = load_identity_sidecar(identity_sidecar, fps) if identity_sidecar is not None else None
     model, model_cfg = load_model(checkpoint)
+    space = model.expression_space
+    if face is not None:
+        require_same_space(space, f"checkpoint {checkpoint}", EMBEDDED_SPACE,
+                           f"the embedded-corpus identity {identity_sidecar} (rendering draws embedded-space expressions)")
+    style, conversion = _style_source(style_clip, space, convert_style)
     backbone = None
     if text is not None:
         from talkclip.model.text_backbone import load_text_backbone
 
         backbone = load_text_backbone(model_cfg)
     # No frames yet: only the style source is checked (a text the backbone cannot read, a malformed clip).
-    generate_coefficients(model, np.zeros(0, np.int64), text=text, style_clip=style_clip, backbone=backbone)
+    generate_coefficients(model, np.zeros(0, np.int64), text=text, backbone=backbone, **style)
 
-    audio = None
+    audio, reliability = None, None
     if phoneme_seq is not None:
         phonemes, method = phonemes_from_seq_json(phoneme_seq, phoneme_seq_fps, fps), "phoneme_json"
         if len(phonemes) == 0:
             raise ValueError(f"{phoneme_seq}: shorter than one frame at {fps:g} fps")
     else:
-        audio, phonemes, method = phonemes_from_speech(audio_path, transcript, fps, aligner_cfg or AlignerConfig(),
-                                                       keep_audio=face is not None, progress=progress)
-    expression = generate_coefficients(model, phonemes, text=text, style_clip=style_clip, backbone=backbone)
-    settings = {"text": text, "fps": fps, "frames": len(phonemes), "phonemes": method, "checkpoint": str(checkpoint)}
+        audio, phonemes, method, reliability = phonemes_from_speech(
+            audio_path, transcript, fps, aligner_cfg or AlignerConfig(), keep_audio=face is not None, progress=progress)
+    expression = generate_coefficients(model, phonemes, text=text, backbone=backbone, **style)
+    settings = {"text": text, "style_clip": style.get("style_source", "array" if style else None), "fps": fps,
+                "frames": len(phonemes), "phonemes": method, "checkpoint": str(checkpoint), "expression_space": space,
+                "style_conversion": conversion,
+                "phoneme_reliability": reliability.to_dict() if reliability is not None else None}
     # All outputs are written to temporary files and renamed together at the end: nothing half-written.
     with contextlib.ExitStack() as outputs:
         np.save(outputs.enter_context(atomic_path(out_dir / "coefficients.npy")), expression)
@@ -221,4 +274,21 @@ def generate(
             video = out_dir / "video.mp4"
             frames = _rendered_frames(face, expression, fps, image_size)
             write_video(outputs.enter_context(atomic_path(video)), frames, fps, audio=audio, sample_rate=SAMPLE_RATE)
-    return GenerationResult(expression, phonemes, fps, method, video)
+    return GenerationResult(expression, phonemes, fps, method, video, space)
+
+
+def _style_source(style_clip: np.ndarray | StyleClip | None, space: str, convert: bool) -> tuple[dict, dict | None]:
+    """generate_coefficients' style keywords for a style clip (checked against the model's ``space``, or
+    converted to it with ``convert``) and the conversion record; ({}, None) without a clip."""
+    if isinstance(style_clip, StyleClip) and convert and style_clip.space != space:
+        from talkclip.metrics.space_map import conversion_residual, convert_expression
+
+        conversion = {"from": style_clip.space, "to": space, "method": "least squares through the landmark maps",
+                      "unexplained_landmark_motion": round(conversion_residual(style_clip.expression, style_clip.space,
+                                                                               space), 3)}
+        return {"style_clip": convert_expression(style_clip.expression, style_clip.space, space), "style_space": space,
+                "style_source": f"{style_clip.source}, converted to {space!r} through landmarks"}, conversion
+    if isinstance(style_clip, StyleClip):
+        return {"style_clip": style_clip.expression, "style_space": style_clip.space,
+                "style_source": style_clip.source}, None
+    return ({"style_clip": style_clip} if style_clip is not None else {}), None

@@ -14,14 +14,19 @@ import torch.nn.functional as F
 
 from talkclip.config.loader import ConfigError, build
 from talkclip.config.model import ModelConfig
+from talkclip.expression import require_same_space
 from talkclip.model.style_encoder import crop_or_pad_style_clip
 from talkclip.model.talkclip_model import TalkCLIP
 from talkclip.phonemes import N_PHONEMES, SIL_ID
-from talkclip.training.checkpoint import CheckpointError, load_checkpoint, load_module_state
+from talkclip.training.checkpoint import CheckpointError, checkpoint_expression_space, load_checkpoint, load_module_state
 
 
 def load_model(checkpoint_path: str | Path) -> tuple[TalkCLIP, ModelConfig]:
-    """The TalkCLIP network of a training checkpoint (eval mode, CPU) and its model config."""
+    """The TalkCLIP network of a training checkpoint (eval mode, CPU) and its model config.
+
+    ``model.expression_space`` is the space of the data it was trained on (the space it reads style
+    clips in and writes coefficients in); ``model.checkpoint_path`` names the file for errors.
+    """
     checkpoint = load_checkpoint(checkpoint_path)
     modules = checkpoint.get("modules")
     if not isinstance(modules, dict) or "talkclip" not in modules:
@@ -37,7 +42,15 @@ def load_model(checkpoint_path: str | Path) -> tuple[TalkCLIP, ModelConfig]:
         raise CheckpointError(f"{checkpoint_path}: the checkpoint's stored config is not valid: {exc}") from None
     model = TalkCLIP(model_cfg, text_dim)
     load_module_state(model, checkpoint["modules"]["talkclip"], str(checkpoint_path))
+    model.expression_space = checkpoint_expression_space(checkpoint, checkpoint_path)
+    model.checkpoint_path = str(checkpoint_path)
     return model.eval(), model_cfg
+
+
+def model_space(model: TalkCLIP) -> tuple[str | None, str]:
+    """(expression space, description) of a model: recorded by :func:`load_model`, else unknown (None)."""
+    space = getattr(model, "expression_space", None)
+    return space, f"checkpoint {getattr(model, 'checkpoint_path', '(in memory)')}"
 
 
 @torch.no_grad()
@@ -47,6 +60,8 @@ def generate_coefficients(
     *,
     text: str | None = None,
     style_clip: np.ndarray | None = None,
+    style_space: str | None = None,
+    style_source: str = "the style clip",
     backbone=None,
     chunk_frames: int = 256,
     device: torch.device | str | None = None,
@@ -55,7 +70,9 @@ def generate_coefficients(
 
     Exactly one style source: ``text`` (a description; embedded by ``backbone``, default the model
     config's backbone) or ``style_clip`` ((S, 64) expression coefficients; centre-cropped / padded to
-    model.style_max_frames as StyleTalk does).
+    model.style_max_frames as StyleTalk does). ``style_space`` is the style clip's expression space:
+    when both it and the model's (:func:`load_model`) are known they must be the same
+    (ExpressionSpaceError naming ``style_source`` and the checkpoint otherwise).
     """
     if (text is None) == (style_clip is None):
         raise ValueError("generate_coefficients: give exactly one of text= or style_clip=")
@@ -84,6 +101,9 @@ def generate_coefficients(
                                  f"the model was trained with {model.text_dim}-d ones")
             style = model.text_style(backbone.embed([text]).to(device))
         else:
+            space, model_source = model_space(model)
+            if style_space is not None and space is not None:
+                require_same_space(space, model_source, style_space, style_source)
             clip = np.asarray(style_clip, dtype=np.float32)
             if clip.ndim != 2 or clip.shape[1] != cfg.expression_dim or clip.shape[0] < 1:
                 raise ValueError(f"generate_coefficients: style_clip must be (S >= 1, {cfg.expression_dim}), got {clip.shape}")

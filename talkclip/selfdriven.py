@@ -25,8 +25,9 @@ from talkclip.atomic import atomic_path, write_text
 from talkclip.corpus.identity import Identity
 from talkclip.corpus.layout import groundtruth_for_coeffs
 from talkclip.corpus.renderer import FaceRenderer
+from talkclip.expression import EMBEDDED_SPACE, require_same_space
 from talkclip.formats.media import read_audio, write_video
-from talkclip.preprocess.dataset import read_clip, read_manifest
+from talkclip.preprocess.dataset import manifest_expression_space, read_clip, read_manifest
 
 DATASETS = {"test": "MEAD", "hdtf": "HDTF"}
 SAMPLE_RATE = 16000
@@ -134,6 +135,13 @@ def run_selfdriven(
     model, model_cfg = load_model(checkpoint)
     backbone = load_text_backbone(model_cfg)
     manifest = read_manifest(processed_dir / "manifest.csv")
+    # The model must be of the dataset's space, and both embedded: the clips are drawn by the
+    # embedded-corpus renderer with the speakers' identities.
+    dataset_space = manifest_expression_space(manifest, f"processed dataset {processed_dir / 'manifest.csv'}")
+    require_same_space(model.expression_space, f"checkpoint {checkpoint}", dataset_space,
+                       f"processed dataset {processed_dir}")
+    require_same_space(EMBEDDED_SPACE, "the self-driven protocol (it renders with the embedded-corpus face)",
+                       dataset_space, f"processed dataset {processed_dir}")
     clips = select_clips(manifest, annotated_dir, max_clips_per_dataset, source=str(processed_dir / "manifest.csv"))
     manifest = manifest.set_index("clip_id")
     if text_only:

@@ -22,6 +22,15 @@ def styletalk_samples() -> Path:
 
 
 @pytest.fixture(scope="session")
+def dreamtalk_samples() -> Path:
+    """Real MEAD samples (speaker W009, 8 emotions: 25 fps Deep3DFaceRecon fits, silent 25 fps crops)."""
+    root = SHARED_SAMPLES / "dreamtalk"
+    if not (root / "style_clip" / "3DMM").is_dir():
+        pytest.skip(f"DreamTalk samples not found at {root} (CI always has them)")
+    return root
+
+
+@pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Path:
     """A corpus of two speakers (one held out), three emotions and one HDTF-format clip."""
     from talkclip.config.corpus import CorpusConfig

@@ -107,10 +107,11 @@ def build_toy_dataset(
         expression[:, UPPER_FACE_INDICES] = emotion_offset[emotion] * level / 2 + walk
         path = f"clips/{clip_id}.npz"
         write_clip(processed / path, ProcessedClip(clip_id, 25.0, expression, np.zeros((n_frames, 9), np.float32),
-                                                   phonemes))
+                                                   phonemes, expression_space="embedded"))
         rows.append({"clip_id": clip_id, "speaker": speaker, "gender": "male" if speaker[0] == "M" else "female",
                          "emotion": emotion, "level": level, "split": split, "fps": 25, "frames": n_frames, "video": "", "audio": "",
-                         "coeffs": "", "transcript": "toy", "alignment_method": "reference", "path": path})
+                         "coeffs": "", "transcript": "toy", "alignment_method": "reference", "path": path,
+                     "expression_space": "embedded"})
         person = "man" if speaker[0] == "M" else "woman"
         descriptions += [
             {"clip_id": clip_id, "mode": "full", "variant": 0, "text": f"A {person} talks {_ADJECTIVE[emotion]}, {_INTENSITY[level]}."},

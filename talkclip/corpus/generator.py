@@ -32,6 +32,7 @@ from talkclip.corpus.performance import SpeakerStyle, perform, sample_speaker_st
 from talkclip.corpus.renderer import FaceRenderer
 from talkclip.corpus.sentences import load_sentences
 from talkclip.corpus.speech import Voice, emotion_voice, speaker_voice, synthesize
+from talkclip.expression import EMBEDDED_SPACE
 from talkclip.formats.mat3dmm import coeffs_from_performance, write_mat
 from talkclip.formats.media import write_video, write_wav
 
@@ -179,7 +180,8 @@ def render_clip(job: ClipJob) -> ClipResult:
 
     write_video(job.paths.video, frames, job.fps, audio=utterance.audio, sample_rate=utterance.sample_rate)
     write_wav(job.paths.audio, utterance.audio, utterance.sample_rate)
-    write_mat(job.paths.coeffs, coeffs_from_performance(performance.expression, performance.pose, job.image_size))
+    write_mat(job.paths.coeffs, coeffs_from_performance(performance.expression, performance.pose, job.image_size),
+              expression_space=EMBEDDED_SPACE)
     with atomic_path(job.paths.groundtruth) as tmp:
         np.savez_compressed(
             tmp,

@@ -9,6 +9,9 @@ The field (PIRender's preprocessing, StyleTalk, DreamTalk) stores one row per vi
   and the scale and translation of the face crop. PIRender's pose input takes the last 3.
 
 This module reads and writes exactly that, so real files and the embedded corpus share one reader.
+A writer may add ``expression_space`` (a string, see :mod:`talkclip.expression`): the embedded
+corpus declares ``"embedded"`` in its files; Deep3DFaceRecon writes no such key, and its
+expressions are BFM's (:func:`declared_expression_space` reads the key).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import numpy as np
 import scipy.io
 
 from talkclip.atomic import atomic_path
+from talkclip.expression import check_space
 
 COEFF_DIM = 257
 TRANSFORM_DIM = 5
@@ -194,12 +198,38 @@ def read_mat(path: str | Path) -> Coeffs3DMM:
     return Coeffs3DMM.from_coeff(coeff, transform_params)
 
 
-def write_mat(path: str | Path, coeffs: Coeffs3DMM) -> None:
-    """Write ``coeffs`` as a Deep3DFaceRecon ``.mat`` (float32 ``coeff`` and ``transform_params``), atomically."""
+def declared_expression_space(path: str | Path) -> str | None:
+    """The ``expression_space`` a ``.mat`` declares (the embedded corpus writes one), or None.
+
+    Deep3DFaceRecon and PIRender write no such key; the caller decides what an undeclared file holds.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise Mat3DMMNotFoundError(f"3DMM file {path} does not exist")
+    try:
+        contents = scipy.io.loadmat(str(path), variable_names=["expression_space"])
+    except Exception as exc:
+        raise Mat3DMMError(f"3DMM file {path} is not a readable MAT file: {exc}") from exc
+    if "expression_space" not in contents:
+        return None
+    value = np.asarray(contents["expression_space"])
+    if value.dtype.kind != "U" or value.size != 1:
+        raise Mat3DMMError(f"3DMM file {path}: 'expression_space' must be one string, got {value.dtype} {value.shape}")
+    return check_space(str(value.reshape(-1)[0]).strip(), f"3DMM file {path}")
+
+
+def write_mat(path: str | Path, coeffs: Coeffs3DMM, expression_space: str | None = None) -> None:
+    """Write ``coeffs`` as a Deep3DFaceRecon ``.mat`` (float32 ``coeff`` and ``transform_params``), atomically.
+
+    ``expression_space`` adds the key that :func:`declared_expression_space` reads back.
+    """
     if coeffs.n_frames == 0:
         raise Mat3DMMError(f"refusing to write {path}: no frames")
     coeff = coeffs.coeff()
     if not (np.isfinite(coeff).all() and np.isfinite(coeffs.transform_params).all()):
         raise Mat3DMMError(f"refusing to write {path}: coefficients contain NaN/inf")
+    contents = {"coeff": coeff, "transform_params": coeffs.transform_params}
+    if expression_space is not None:
+        contents["expression_space"] = check_space(expression_space, f"writing {path}")
     with atomic_path(path) as tmp:
-        scipy.io.savemat(str(tmp), {"coeff": coeff, "transform_params": coeffs.transform_params})
+        scipy.io.savemat(str(tmp), contents)

@@ -2,6 +2,12 @@
 
 One file per clip keeps a stage restartable and lets readers load only the clips they need; the
 manifest is the index that training, annotation and evaluation filter on.
+
+Every dataset is in one expression space (:mod:`talkclip.expression`): the manifest's
+``expression_space`` column and each clip file's ``expression_space`` entry record it, and
+:func:`dataset_expression_space` is how later stages learn it. A manifest written before the space
+was recorded has no such column; it is read as :data:`~talkclip.expression.LEGACY_SPACE` with a
+warning.
 """
 from __future__ import annotations
 
@@ -13,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from talkclip.atomic import atomic_path
+from talkclip.expression import ExpressionSpaceError, check_space, legacy_space
 from talkclip.phonemes import N_PHONEMES
 
 MANIFEST_COLUMNS = (
     "clip_id", "speaker", "gender", "emotion", "level", "split", "fps", "frames",
-    "video", "audio", "coeffs", "transcript", "alignment_method", "path",
+    "video", "audio", "coeffs", "transcript", "alignment_method", "path", "expression_space",
 )
 SPLITS = ("train", "val", "test", "hdtf")
 _REQUIRED_ARRAYS = ("expression", "pose", "phonemes")
@@ -35,6 +42,7 @@ class ProcessedClip:
     pose: np.ndarray  # (T, 9) float32: angles, translation, crop (transform_params[-3:])
     phonemes: np.ndarray  # (T,) int64, the aligner's labels (what the model trains on)
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # phonemes_reference, au, landmarks
+    expression_space: str | None = None  # talkclip.expression space; None: a file that records none
 
     @property
     def frames(self) -> int:
@@ -68,6 +76,8 @@ def write_clip(path: str | Path, clip: ProcessedClip) -> None:
             pose=clip.pose.astype(np.float32),
             phonemes=clip.phonemes.astype(np.int64),
             fps=np.float64(clip.fps),
+            **({} if clip.expression_space is None else
+               {"expression_space": np.str_(check_space(clip.expression_space, f"clip {clip.clip_id}"))}),
             **clip.extras,
         )
 
@@ -84,8 +94,10 @@ def read_clip(path: str | Path, clip_id: str | None = None) -> ProcessedClip:
     missing = [k for k in (*_REQUIRED_ARRAYS, "fps") if k not in arrays]
     if missing:
         raise DatasetError(f"{path}: missing arrays {missing} (expected {list(_REQUIRED_ARRAYS)} and fps)")
+    space = arrays.pop("expression_space", None)
     clip = ProcessedClip(
         clip_id=clip_id or path.stem,
+        expression_space=None if space is None else check_space(str(space), str(path)),
         fps=float(arrays.pop("fps")),
         expression=arrays.pop("expression"),
         pose=arrays.pop("pose"),
@@ -97,7 +109,12 @@ def read_clip(path: str | Path, clip_id: str | None = None) -> ProcessedClip:
 
 
 def write_manifest(path: str | Path, rows: list[dict]) -> pd.DataFrame:
+    """Write the manifest; every row names its ``expression_space``, and all rows must agree."""
+    for row in rows:
+        if "expression_space" not in row:
+            raise DatasetError(f"{path}: manifest row {row.get('clip_id')!r} has no expression_space")
     frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
+    manifest_expression_space(frame, str(path))
     frame = frame.sort_values("clip_id", kind="stable").reset_index(drop=True)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
@@ -109,6 +126,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: manifest not found (run the preprocessing stage first)")
     frame = pd.read_csv(path, keep_default_na=False, dtype={"level": int, "frames": int, "clip_id": str})
+    if "expression_space" not in frame.columns:
+        frame["expression_space"] = legacy_space(f"manifest {path}")
     missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
     if missing:
         raise DatasetError(f"{path}: manifest lacks columns {missing}")
@@ -132,6 +151,30 @@ def _clip_path_problem(clip_path: str) -> str | None:
     if ".." in Path(clip_path.replace("\\", "/")).parts:
         return "leads outside the dataset folder"
     return None
+
+
+def manifest_expression_space(manifest: pd.DataFrame, source: str) -> str:
+    """The one expression space of a manifest's clips; ExpressionSpaceError when they disagree."""
+    if "expression_space" not in manifest.columns:
+        return legacy_space(source)
+    spaces = sorted(set(manifest["expression_space"]))
+    if not spaces:
+        raise DatasetError(f"{source}: manifest has no clips")
+    for space in spaces:
+        check_space(space, source)
+    if len(spaces) > 1:
+        examples = "; ".join(
+            f"{space!r}: {', '.join(manifest.loc[manifest['expression_space'] == space, 'clip_id'].astype(str).head(2))}"
+            for space in spaces
+        )
+        raise ExpressionSpaceError(f"{source}: clips of different expression spaces in one dataset ({examples})")
+    return spaces[0]
+
+
+def dataset_expression_space(processed_dir: str | Path) -> str:
+    """The expression space of a processed dataset (its manifest's ``expression_space``)."""
+    path = Path(processed_dir) / "manifest.csv"
+    return manifest_expression_space(read_manifest(path), f"processed dataset {path}")
 
 
 def iter_clips(root: str | Path, manifest: pd.DataFrame) -> Iterator[tuple[dict, ProcessedClip]]:

@@ -6,6 +6,10 @@ when no transcript is known or alignment fails, as configured) -> one phoneme id
 ``preprocess.fps`` by the length rule of :mod:`talkclip.preprocess.timing`. StyleTalk-style folders
 (``3DMM/*.mat`` + ``phoneme/*_seq.json`` + ``wav/*.wav``) are read too: their per-frame phonemes are
 used as given.
+
+Expression spaces: each clip's space comes from its ``.mat`` (:mod:`talkclip.preprocess.spaces`);
+a dataset holds one space, recorded in the manifest, every clip file and the stage metrics, and a
+mix of spaces is refused before any clip is processed.
 """
 from __future__ import annotations
 
@@ -24,14 +28,16 @@ from tqdm import tqdm
 from talkclip.atomic import atomic_dir, write_text
 from talkclip.config.preprocess import PreprocessConfig
 from talkclip.corpus.layout import groundtruth_for_coeffs
+from talkclip.expression import ExpressionSpaceError
 from talkclip.formats.mat3dmm import read_mat
 from talkclip.formats.mead import ClipRecord, scan_hdtf, scan_mead
 from talkclip.formats.media import AudioTooLongError, probe_video, read_audio
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import PhoneInterval, WordInterval, intervals_to_frame_ids
-from talkclip.preprocess.alignment import AlignmentError, PhonemeAligner, frame_agreement, word_boundary_error_ms
+from talkclip.preprocess.alignment import AlignmentError, PhonemeAligner, assess_phonemes, frame_agreement, word_boundary_error_ms
 from talkclip.preprocess.dataset import ProcessedClip, write_clip, write_manifest
-from talkclip.preprocess.timing import common_frame_count, resample_frames, resample_labels
+from talkclip.preprocess.spaces import coeffs_file_space
+from talkclip.preprocess.timing import coeffs_frame_rate, common_frame_count, resample_frames, resample_labels
 
 SAMPLE_RATE = 16000
 
@@ -50,6 +56,8 @@ class ClipTask:
     transcript: str | None = None
     phoneme_seq: Path | None = None  # StyleTalk *_seq.json: per-frame ids at the .mat's rate
     groundtruth: Path | None = None  # embedded corpus sidecar
+    expression_space: str = ""  # of the .mat (talkclip.preprocess.spaces); filled by the planners
+    space_reason: str = ""  # why: for the error when spaces mix
 
 
 class ClipError(ValueError):
@@ -167,14 +175,16 @@ def plan_corpus(
             skips.append((str(rec.video), f"no {missing}"))
             continue
         gt = groundtruth_for_coeffs(Path(rec.coeffs))
+        space, reason = coeffs_file_space(rec.coeffs)
         tasks.append(
             ClipTask(
                 clip_id=rec.clip_id, speaker=rec.speaker, gender=_gender_of(rec.speaker, genders),
                 emotion=rec.emotion, level=rec.level, split=split, audio=Path(rec.audio), coeffs=Path(rec.coeffs),
                 video=Path(rec.video) if rec.video else None, transcript=transcripts.get(rec.clip_id),
-                groundtruth=gt if gt.is_file() else None,
+                groundtruth=gt if gt.is_file() else None, expression_space=space, space_reason=reason,
             )
         )
+    check_one_space(tasks)
     return tasks, skips
 
 
@@ -188,6 +198,20 @@ def _warn_unmatched_transcripts(root: Path, transcripts: dict[str, str], clip_id
     if untranscribed:
         warnings.warn(f"{len(untranscribed)} clip(s) under {root} have no transcript row and fall back to phone "
                       f"recognition: {_listed(untranscribed)}", stacklevel=3)
+
+
+def check_one_space(tasks: list[ClipTask]) -> str:
+    """The one expression space of ``tasks``; ExpressionSpaceError naming a clip of each space otherwise."""
+    by_space: dict[str, ClipTask] = {}
+    for task in tasks:
+        by_space.setdefault(task.expression_space, task)
+    if len(by_space) > 1:
+        examples = "; ".join(f"{t.clip_id} is {space!r} ({t.space_reason})" for space, t in sorted(by_space.items()))
+        raise ExpressionSpaceError(
+            f"the clips are in different expression spaces, which cannot be trained together: {examples}. "
+            f"Preprocess each space into its own dataset"
+        )
+    return next(iter(by_space), "")
 
 
 def plan_styletalk(folder: str | Path, split: str = "test") -> list[ClipTask]:
@@ -205,13 +229,15 @@ def plan_styletalk(folder: str | Path, split: str = "test") -> list[ClipTask]:
             raise ClipError(f"{name}: audio {wav} not found")
         seq = folder / "phoneme" / f"{name}_seq.json"
         video = folder / "video" / f"{name}.mp4"
+        space, reason = coeffs_file_space(mat)
         tasks.append(
             ClipTask(
                 clip_id=name, speaker=name.split("_")[0], gender="U", emotion="neutral", level=1, split=split,
                 audio=wav, coeffs=mat, video=video if video.is_file() else None,
-                phoneme_seq=seq if seq.is_file() else None,
+                phoneme_seq=seq if seq.is_file() else None, expression_space=space, space_reason=reason,
             )
         )
+    check_one_space(tasks)
     return tasks
 
 
@@ -226,42 +252,41 @@ def process_clip(task: ClipTask, cfg: PreprocessConfig, aligner: PhonemeAligner,
         coeffs = read_mat(task.coeffs)
         n_coeff_frames = coeffs.expression.shape[0]
         if task.video is not None:
+            # The fit's rate: configured, or inferred from the durations. 3DMM fitting tools may also
+            # drop a frame or two at the end (StyleTalk's own samples have .mat files 2 frames shorter
+            # than their videos); the coefficients define the timeline, and a gap beyond the tolerance
+            # at every plausible rate means the files do not belong together.
             info = probe_video(task.video)
-            video_fps = info.fps
-            # 3DMM fitting tools may drop a frame or two at the end (StyleTalk's own samples have
-            # .mat files 2 frames shorter than their videos); the coefficients define the timeline,
-            # a larger gap means the files do not belong together.
-            gap_s = abs(info.n_frames - n_coeff_frames) / video_fps
-            if gap_s > cfg.max_av_mismatch_s:
-                raise ClipError(
-                    f"{task.clip_id}: {task.coeffs} has {n_coeff_frames} frames but video {task.video} has "
-                    f"{info.n_frames} ({gap_s:.3f} s apart, tolerance preprocess.max_av_mismatch_s = {cfg.max_av_mismatch_s:g} s)"
-                )
+            coeffs_fps, fps_rule = coeffs_frame_rate(
+                n_coeff_frames, info.n_frames, info.fps, cfg.coeffs_fps, cfg.max_av_mismatch_s,
+                f"{task.clip_id}: {task.coeffs} vs video {task.video}",
+            )
         else:
-            video_fps = float(cfg.mat_fps_without_video)
+            coeffs_fps = float(cfg.coeffs_fps or cfg.mat_fps_without_video)
+            fps_rule = "configured" if cfg.coeffs_fps else "mat_fps_without_video"
         # Audio longer than the video allows is refused before it is decoded (or as soon as decoding
         # passes the limit, when the file states no duration): an hour of audio beside a 3 s clip
         # costs nothing.
-        video_s = n_coeff_frames / video_fps
+        video_s = n_coeff_frames / coeffs_fps
         try:
             audio = read_audio(task.audio, SAMPLE_RATE, max_seconds=video_s + cfg.max_av_mismatch_s)
         except AudioTooLongError as exc:
             raise ClipError(f"{task.clip_id}: {exc}: its video lasts {video_s:.3f} s and the tolerance "
                             f"preprocess.max_av_mismatch_s is {cfg.max_av_mismatch_s:g} s") from None
         n_out = common_frame_count(
-            n_coeff_frames, video_fps, len(audio) / SAMPLE_RATE, cfg.fps, cfg.max_av_mismatch_s, task.clip_id
+            n_coeff_frames, coeffs_fps, len(audio) / SAMPLE_RATE, cfg.fps, cfg.max_av_mismatch_s, task.clip_id
         )
         if n_out == 0:
             raise ClipError(f"{task.clip_id}: shorter than one frame at {cfg.fps} fps")
-        expression = resample_frames(coeffs.expression, video_fps, cfg.fps, n_out)
-        pose = resample_frames(coeffs.pose9(), video_fps, cfg.fps, n_out)
+        expression = resample_frames(coeffs.expression, coeffs_fps, cfg.fps, n_out)
+        pose = resample_frames(coeffs.pose9(), coeffs_fps, cfg.fps, n_out)
 
-        clip_metrics: dict = {}
+        clip_metrics: dict = {"coeffs_fps": coeffs_fps, "coeffs_fps_rule": fps_rule}
         if task.phoneme_seq is not None:
             seq = read_phoneme_seq(task.phoneme_seq)
             if abs(len(seq) - n_coeff_frames) > 1:
                 raise ClipError(f"{task.clip_id}: {task.phoneme_seq} has {len(seq)} frames but {task.coeffs} has {n_coeff_frames}")
-            phonemes = resample_labels(np.asarray(seq), video_fps, cfg.fps, n_out)
+            phonemes = resample_labels(np.asarray(seq), coeffs_fps, cfg.fps, n_out)
             method = "phoneme_json"
         else:
             try:
@@ -270,6 +295,11 @@ def process_clip(task: ClipTask, cfg: PreprocessConfig, aligner: PhonemeAligner,
                 raise ClipError(f"{task.clip_id}: audio file {task.audio}: {exc}") from None
             phonemes = intervals_to_frame_ids(alignment.phones, n_out, cfg.fps)
             method = alignment.method
+            reliability = assess_phonemes(audio, SAMPLE_RATE, alignment)
+            clip_metrics["phonemes_reliable"] = reliability.reliable
+            clip_metrics["energy_range_db"] = round(reliability.energy_range_db, 1)
+            if reliability.warnings:
+                clip_metrics["phoneme_warnings"] = list(reliability.warnings)
         extras: dict[str, np.ndarray] = {}
         if task.groundtruth is not None:
             gt = _load_groundtruth(task.groundtruth)
@@ -293,7 +323,8 @@ def process_clip(task: ClipTask, cfg: PreprocessConfig, aligner: PhonemeAligner,
         clip_metrics["method"] = method
 
         rel = Path("clips") / f"{task.clip_id}.npz"
-        write_clip(out_root / rel, ProcessedClip(task.clip_id, float(cfg.fps), expression, pose, phonemes, extras))
+        write_clip(out_root / rel, ProcessedClip(task.clip_id, float(cfg.fps), expression, pose, phonemes, extras,
+                                                 expression_space=task.expression_space))
     except (OSError, ValueError) as exc:
         message = str(exc)
         if task.clip_id not in message:
@@ -304,6 +335,7 @@ def process_clip(task: ClipTask, cfg: PreprocessConfig, aligner: PhonemeAligner,
         "level": task.level, "split": task.split, "fps": cfg.fps, "frames": n_out,
         "video": str(task.video or ""), "audio": str(task.audio), "coeffs": str(task.coeffs),
         "transcript": task.transcript or "", "alignment_method": method, "path": str(rel),
+        "expression_space": task.expression_space,
     }
     return row, clip_metrics
 
@@ -333,6 +365,9 @@ def run_preprocess(
 ) -> dict:
     """Process all tasks into ``out_dir`` (replaced atomically); returns the stage metrics."""
     out_dir = Path(out_dir)
+    space = check_one_space(tasks)
+    if not space:
+        raise ClipError("no clips to process")
     skipped = list(skips or [])
     rows: list[dict] = []
     per_clip: dict[str, dict] = {}
@@ -363,7 +398,10 @@ def run_preprocess(
             raise ClipError(f"no clip could be processed: all {len(skipped)} were skipped:\n{skip_summary(skipped)}")
         write_manifest(tmp / "manifest.csv", rows)
         write_text(tmp / "skipped.tsv", "item\treason\n" + "".join(f"{a}\t{b}\n" for a, b in skipped))
-        metrics = summarize(per_clip, len(rows), skipped)
+        metrics = {**summarize(per_clip, len(rows), skipped), "expression_space": space}
+        if metrics["phonemes_unreliable"]:
+            tqdm.write(f"warning: {metrics['phonemes_unreliable']} of {len(rows)} clips have unreliable phoneme labels "
+                       f"({metrics['phoneme_warning_kinds']}); the reasons per clip are in alignment.json")
         write_text(tmp / "alignment.json", json.dumps(per_clip, indent=1, sort_keys=True) + "\n")
     return metrics
 
@@ -374,12 +412,26 @@ def summarize(per_clip: dict[str, dict], n_clips: int, skipped: list[tuple[str, 
         methods[m["method"]] = methods.get(m["method"], 0) + 1
     agreements = [m["frame_agreement"] for m in per_clip.values() if "frame_agreement" in m]
     word_errors = [m["word_boundary_error_ms"] for m in per_clip.values() if "word_boundary_error_ms" in m]
+    coeffs_rates: dict[str, int] = {}
+    for m in per_clip.values():
+        if "coeffs_fps" in m:
+            key = f"{m['coeffs_fps']:g} ({m['coeffs_fps_rule']})"
+            coeffs_rates[key] = coeffs_rates.get(key, 0) + 1
     out = {
         "clips": n_clips,
         "skipped": len(skipped),
+        "coeffs_fps": coeffs_rates,
         "alignment_methods": methods,
         "alignment_fallbacks": sum(v for k, v in methods.items() if k not in ("forced", "phoneme_json")),
     }
+    warned = [m["phoneme_warnings"] for m in per_clip.values() if m.get("phoneme_warnings")]
+    kinds: dict[str, int] = {}
+    for reasons in warned:
+        for reason in reasons:
+            kind = reason.split(":")[0]  # "noisy audio", "no usable transcript"
+            kinds[kind] = kinds.get(kind, 0) + 1
+    out["phonemes_unreliable"] = len(warned)
+    out["phoneme_warning_kinds"] = kinds
     if agreements:
         out["frame_agreement_mean"] = round(float(np.mean(agreements)), 4)
         out["frame_agreement_median"] = round(float(np.median(agreements)), 4)

@@ -10,7 +10,15 @@ The rule (documented in the README and DESIGN.md):
    output rate.
 3. Frame ``i`` of the output is at time ``i / fps``. Per-frame video quantities (expression, pose,
    landmarks, AUs) are linearly interpolated at that time from the source frames at
-   ``j / video_fps``; phonemes take the phone whose interval contains ``i / fps``.
+   ``j / source_fps`` (the fit's rate for coefficients); phonemes take the phone whose interval
+   contains ``i / fps``.
+
+The frame rate of a ``.mat`` is not in the file. Fits are made from the video they come with, but
+the field distributes 25 fps fits of 30 fps MEAD videos (StyleTalk, DreamTalk), so the rate is
+configured (``preprocess.coeffs_fps``, ``talkclip preprocess --coeffs-fps``) or inferred per clip by
+:func:`coeffs_frame_rate`: the video's own rate when the fit and the video last equally long
+(within ``max_av_mismatch_s``), otherwise the first of ``COMMON_COEFFS_FPS`` that makes them agree;
+an error lists every rate tried. Without a video, ``preprocess.mat_fps_without_video`` is assumed.
 """
 from __future__ import annotations
 
@@ -18,9 +26,37 @@ import math
 
 import numpy as np
 
+COMMON_COEFFS_FPS: tuple[float, ...] = (25.0, 30.0)  # the rates 3DMM fits are distributed at
+
 
 class LengthMismatchError(ValueError):
     """Audio and video durations of one clip differ by more than the tolerance."""
+
+
+def coeffs_frame_rate(
+    n_coeffs: int, n_video_frames: int, video_fps: float, configured: float, max_mismatch_s: float, name: str,
+) -> tuple[float, str]:
+    """(frame rate of a clip's 3DMM coefficients, how it was chosen), by the rule of this module.
+
+    ``configured`` > 0 is used as given (and still checked against the video); 0 means infer.
+    """
+    video_s = n_video_frames / video_fps
+    candidates = [float(configured)] if configured > 0 else list(dict.fromkeys([float(video_fps), *COMMON_COEFFS_FPS]))
+    tried = []
+    for rate in candidates:
+        gap = abs(n_coeffs / rate - video_s)
+        if gap <= max_mismatch_s:
+            how = "configured" if configured > 0 else ("video" if rate == float(video_fps) else "inferred")
+            return rate, how
+        tried.append(f"at {rate:g} fps they last {n_coeffs / rate:.3f} s ({gap:.3f} s apart)")
+    assumed = (f"assumed preprocess.coeffs_fps = {configured:g}" if configured > 0 else
+               "preprocess.coeffs_fps = 0: tried the video's rate, then " + ", ".join(f"{r:g}" for r in COMMON_COEFFS_FPS))
+    raise LengthMismatchError(
+        f"{name}: the 3DMM fit has {n_coeffs} frames and the video {n_video_frames} frames at {video_fps:g} fps "
+        f"({video_s:.3f} s); " + "; ".join(tried) + f" ({assumed}; tolerance preprocess.max_av_mismatch_s = "
+        f"{max_mismatch_s:g} s). Set the fits' frame rate with --coeffs-fps or preprocess.coeffs_fps, or check "
+        f"that the files belong together"
+    )
 
 
 def common_frame_count(

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from talkclip.atomic import atomic_path
+from talkclip.expression import check_space, legacy_space
 
 CHECKPOINT_FORMAT = "talkclip-checkpoint-v1"
 
@@ -131,6 +132,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise CheckpointError(f"{path}: expected a {CHECKPOINT_FORMAT} checkpoint, found format {found!r}")
     return payload
+
+
+def checkpoint_expression_space(checkpoint: Mapping[str, Any], path: str | Path) -> str:
+    """The expression space of the data a checkpoint was trained on (``config["data"]``).
+
+    A checkpoint written before the space was recorded is read as the legacy space, with a warning.
+    """
+    data = checkpoint.get("config", {}).get("data", {})
+    if "expression_space" not in data:
+        return legacy_space(f"checkpoint {path}")
+    return check_space(data["expression_space"], f"checkpoint {path}")
 
 
 def config_mismatches(

@@ -27,9 +27,18 @@ from talkclip.config.loader import to_dict
 from talkclip.config.model import ModelConfig
 from talkclip.config.train import SyncPretrainConfig
 from talkclip.device import resolve_device
+from talkclip.expression import require_same_space
 from talkclip.model.discriminators import SyncDiscriminator
+from talkclip.preprocess.dataset import dataset_expression_space
 
-from .checkpoint import CheckpointError, CheckpointMismatchError, config_mismatches, load_checkpoint, save_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    CheckpointMismatchError,
+    checkpoint_expression_space,
+    config_mismatches,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .data import ClipStore, TrainingDataError, phoneme_windows_np
 
 # Sampling streams of (seed, stream, step) generators (see data.py).
@@ -178,7 +187,8 @@ def pretrain_sync(
         modules={"sync_discriminator": disc},
         optimizers={"sync": optimizer},
         progress={"stage": "sync", "step": sync_cfg.steps},
-        config={"model": to_dict(model_cfg), "sync": to_dict(sync_cfg)},
+        config={"model": to_dict(model_cfg), "sync": to_dict(sync_cfg),
+                "data": {"expression_space": dataset_expression_space(processed_dir)}},
         extra={"heldout_accuracy": heldout, "train_accuracy": train_accuracy, "history": history,
                "skipped_clips": skipped},
     )
@@ -196,11 +206,19 @@ def pretrain_sync(
     )
 
 
-def load_sync_discriminator(path: str | Path, model_cfg: ModelConfig, device: torch.device | str = "cpu"):
-    """The pretrained D_sync, frozen (eval mode, no gradients to its parameters)."""
+def load_sync_discriminator(
+    path: str | Path, model_cfg: ModelConfig, device: torch.device | str = "cpu", expression_space: str | None = None,
+):
+    """The pretrained D_sync, frozen (eval mode, no gradients to its parameters).
+
+    With ``expression_space`` (the training data's), a D_sync trained on another space is refused.
+    """
     checkpoint = load_checkpoint(path)
     if "sync_discriminator" not in checkpoint["modules"]:
         raise CheckpointError(f"{path}: not a D_sync checkpoint (modules: {sorted(checkpoint['modules'])})")
+    if expression_space is not None:
+        require_same_space(expression_space, "the training data", checkpoint_expression_space(checkpoint, path),
+                           f"D_sync checkpoint {path}")
     current = {"model": {k: v for k, v in to_dict(model_cfg).items() if k in SYNC_MODEL_KEYS}}
     saved = {"model": {k: v for k, v in checkpoint["config"].get("model", {}).items() if k in SYNC_MODEL_KEYS}}
     problems = config_mismatches(saved, current)

@@ -45,6 +45,7 @@ from talkclip.device import resolve_device
 from talkclip.model import losses
 from talkclip.model.discriminators import TemporalDiscriminator
 from talkclip.model.talkclip_model import TalkCLIP
+from talkclip.preprocess.dataset import dataset_expression_space
 
 from .checkpoint import (
     RESUMABLE_TRAIN_KEYS,
@@ -168,7 +169,12 @@ class _Trainer:
         self.lengths = stage_lengths(train_cfg)
 
         # --- data: descriptions of the ablation's mode, train clips that have one ---
+<<<<<<< HEAD
         descriptions = DescriptionTable.load(annotated_dir, train_cfg.descriptions)
+=======
+        descriptions = DescriptionTable.load(annotated_dir, train_cfg.description_mode)
+        self.expression_space = dataset_expression_space(processed_dir)
+>>>>>>> realdata
         self.store = ClipStore.load(
             processed_dir, "train", train_cfg.clip_frames, require_clip_ids=set(descriptions.by_clip)
         )
@@ -213,7 +219,7 @@ class _Trainer:
         if train_cfg.lambda_sync > 0:
             if sync_checkpoint is None:
                 raise ValueError("train.lambda_sync > 0 needs a pretrained D_sync checkpoint (sync_checkpoint)")
-            self.d_sync = load_sync_discriminator(sync_checkpoint, model_cfg, self.device)
+            self.d_sync = load_sync_discriminator(sync_checkpoint, model_cfg, self.device, self.expression_space)
             sync_digest = state_digest(self.d_sync)
         betas = (train_cfg.adam_beta1, train_cfg.adam_beta2)
         # The T2SS adapter has an optimiser of its own (Adam is per parameter, so this is the same
@@ -232,7 +238,7 @@ class _Trainer:
             "train": to_dict(train_cfg),
             "data": {"text_backbone": backbone.name, "text_dim": self.text_dim, "embedding_key": embedding_key,
                      "n_texts": len(descriptions.texts), "n_train_clips": len(self.store),
-                     "sync_discriminator": sync_digest},
+                     "sync_discriminator": sync_digest, "expression_space": self.expression_space},
         }
         self.stage, self.stage_step, self.global_step = "stage1", 0, 0
         self.steps_done = {stage: 0 for stage in STAGES}
