@@ -94,6 +94,12 @@ def training_metrics(result: TrainResult, train_cfg: TrainConfig) -> dict:
     return metrics
 
 
+def _has_split(processed: str | Path, split: str) -> bool:
+    from talkclip.preprocess.dataset import read_manifest
+
+    return bool((read_manifest(Path(processed) / "manifest.csv")["split"] == split).any())
+
+
 def run_training(
     model_cfg: ModelConfig, train_cfg: TrainConfig, processed: str | Path, annotated: str | Path,
     sync: str | Path | None, out: str | Path, run, backbone, *, restart: bool = False, stop_after: str | None = None,
@@ -108,7 +114,10 @@ def run_training(
                    on_eval=curves if curves.monitor is not None else None)
     curves.write(out / "curves.csv", result.resumed_from)
     metrics = training_metrics(result, train_cfg)
-    metrics.update(style_probes(result.checkpoint, processed, annotated, train_cfg, backbone))
+    if _has_split(processed, "test"):
+        metrics.update(style_probes(result.checkpoint, processed, annotated, train_cfg, backbone))
+    else:  # a real dataset trained on all its speakers: nothing held out to probe the style on
+        metrics["style_probes"] = "skipped: the processed dataset has no test split (preprocess.test_speakers)"
     run.log_metrics(result.global_step, metrics)
     run.log_artifact(result.checkpoint, "checkpoints")
     return result, metrics

@@ -169,12 +169,8 @@ class _Trainer:
         self.lengths = stage_lengths(train_cfg)
 
         # --- data: descriptions of the ablation's mode, train clips that have one ---
-<<<<<<< HEAD
         descriptions = DescriptionTable.load(annotated_dir, train_cfg.descriptions)
-=======
-        descriptions = DescriptionTable.load(annotated_dir, train_cfg.description_mode)
         self.expression_space = dataset_expression_space(processed_dir)
->>>>>>> realdata
         self.store = ClipStore.load(
             processed_dir, "train", train_cfg.clip_frames, require_clip_ids=set(descriptions.by_clip)
         )
