@@ -103,7 +103,7 @@ def style_clip(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("style") / "style.mat"
     rng = np.random.default_rng(0)
     write_mat(path, coeffs_from_performance(rng.normal(0, 0.2, (40, 64)).astype(np.float32),
-                                            np.zeros((40, 6), np.float32), 64))
+                                            np.zeros((40, 6), np.float32), 64), expression_space="embedded")
     return path
 
 
