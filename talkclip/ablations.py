@@ -13,6 +13,7 @@ an ablation file trains only the new variant.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -43,6 +44,7 @@ class VariantJob:
     syncnet: str | None
     out: str  # the variant's folder: checkpoints/, eval/
     image_size: int
+    ood_lists: tuple[str, ...]
     parent_run_id: str | None
     inputs_digest: str  # of the data and networks the variant depends on (see inputs_digest)
 
@@ -89,6 +91,8 @@ def run_variant(job: VariantJob) -> dict:
     from talkclip.training.stage import run_training
 
     set_threads(1)
+    # Learning curves are the full model's (train stage); a variant's run is scored once, at its end.
+    job = dataclasses.replace(job, train_cfg=dataclasses.replace(job.train_cfg, eval_every=0))
     if job.parent_run_id:
         os.environ[tracking.ENV_PARENT_RUN_ID] = job.parent_run_id
     out = Path(job.out)
@@ -112,8 +116,9 @@ def run_variant(job: VariantJob) -> dict:
             load_text_backbone(job.model_cfg), init_from=job.init_from,
         )
     with tracking.tracked_run(f"evaluate_{name}", params={"checkpoint": str(result.checkpoint)}, **nested) as run:
+        run.log_dataset(Path(job.processed) / "manifest.csv", "processed", "evaluation")
         results = run_selfdriven(result.checkpoint, job.processed, job.annotated, out / "eval", syncnet=job.syncnet,
-                                 image_size=job.image_size, text_only=True)
+                                 image_size=job.image_size, text_only=True, ood_lists=job.ood_lists)
         eval_metrics = selfdriven_metrics(results)
         run.log_metrics(0, eval_metrics)
         run.log_artifact(out / "eval" / "results.json")
@@ -127,7 +132,7 @@ def run_variant(job: VariantJob) -> dict:
 def run_ablations(
     folder: str | Path, model_cfg: ModelConfig, train_cfg: TrainConfig, processed: str | Path, annotated: str | Path,
     sync: str | Path | None, stage1_checkpoint: str | Path | None, syncnet: str | Path | None, out: str | Path,
-    jobs: int = 0, image_size: int = 128,
+    jobs: int = 0, image_size: int = 128, ood_lists: list[str] | tuple[str, ...] = (),
 ) -> dict[str, dict]:
     """Every variant of ``folder`` trained and evaluated into ``out/{name}``; returns {name: metrics}.
 
@@ -143,11 +148,12 @@ def run_ablations(
         digest = config_digest(model_cfg, train_cfg)[:8]
         parent = tracking.parent_run_id(f"ablations-{digest}", params={"model": model_cfg, "train": train_cfg})
     inputs = inputs_digest(Path(processed) / "manifest.csv", Path(processed) / "clips", Path(annotated), sync,
-                           stage1_checkpoint, syncnet)
+                           stage1_checkpoint, syncnet, *ood_lists)
     job_list = [
         VariantJob(ablation=a, model_cfg=m, train_cfg=t, init_from=init, processed=_absolute(processed),
                    annotated=_absolute(annotated), sync=_absolute(sync), syncnet=_absolute(syncnet),
-                   out=str(out / a.name), image_size=image_size, parent_run_id=parent, inputs_digest=inputs)
+                   out=str(out / a.name), image_size=image_size, ood_lists=tuple(_absolute(p) for p in ood_lists),
+                   parent_run_id=parent, inputs_digest=inputs)
         for a, m, t, init in planned
     ]
     workers = min(len(job_list), jobs or usable_cpus()) or 1

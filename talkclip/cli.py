@@ -220,16 +220,19 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_selfdriven(args: argparse.Namespace) -> None:
+    from talkclip.config.evaluate import EvaluateConfig
     from talkclip.device import set_threads
     from talkclip.selfdriven import run_selfdriven, sample_videos, selfdriven_metrics
 
-    set_threads(args.threads)
-    params = {"checkpoint": args.checkpoint, "syncnet": args.syncnet or "none", "image_size": args.image_size,
-              "text_only": args.text_only}
+    cfg = load_section(args.params, "evaluate", EvaluateConfig)
+    set_threads(cfg.threads)
+    params = {"checkpoint": args.checkpoint, "syncnet": args.syncnet or "none", "text_only": args.text_only,
+              "evaluate": cfg}
     with _tracked("evaluate", params) as run:
+        run.log_dataset(Path(args.processed) / "manifest.csv", "processed", "evaluation")
         results = run_selfdriven(args.checkpoint, args.processed, args.annotated, args.out,
-                                 syncnet=args.syncnet or None, image_size=args.image_size,
-                                 text_only=args.text_only)
+                                 syncnet=args.syncnet or None, image_size=cfg.image_size,
+                                 text_only=args.text_only, ood_lists=cfg.ood_lists)
         metrics = selfdriven_metrics(results)
         run.log_metrics(0, {**metrics, **{f"seconds/{k}": v for k, v in results["seconds"].items()}})
         run.log_artifact(Path(args.out) / "results.json")
@@ -239,15 +242,30 @@ def cmd_selfdriven(args: argparse.Namespace) -> None:
     _write_metrics(args.metrics, {k.replace(" ", "_"): round(float(v), 5) for k, v in metrics.items()})
 
 
+def cmd_ood(args: argparse.Namespace) -> None:
+    from talkclip.selfdriven import run_ood
+
+    summary = run_ood(args.checkpoint, args.descriptions, args.processed, args.out)
+    print(f"{summary['n_descriptions']} descriptions of {args.descriptions}, speech of {summary['speech_clip']}: "
+          f"accuracy {summary['accuracy']:.3f} (chance {summary['chance']:.3f})")
+    for emotion, accuracy in summary["per_emotion"].items():
+        print(f"  {emotion:10s} {accuracy:.3f}")
+    print(f"predictions: {Path(args.out) / 'predictions.csv'}")
+    _write_metrics(args.metrics, {"accuracy": summary["accuracy"], **{f"accuracy_{e}": a for e, a in
+                                                                        summary["per_emotion"].items()}})
+
+
 def cmd_ablations(args: argparse.Namespace) -> None:
     from talkclip.ablations import run_ablations
+    from talkclip.config.evaluate import EvaluateConfig
     from talkclip.config.model import ModelConfig
     from talkclip.config.train import TrainConfig
 
+    evaluate_cfg = load_section(args.params, "evaluate", EvaluateConfig)
     results = run_ablations(
         args.folder, load_section(args.params, "model", ModelConfig), load_section(args.params, "train", TrainConfig),
         args.processed, args.annotated, args.sync or None, args.stage1 or None, args.syncnet or None, args.out,
-        jobs=args.jobs, image_size=args.image_size,
+        jobs=args.jobs, image_size=evaluate_cfg.image_size, ood_lists=evaluate_cfg.ood_lists,
     )
     flat = {name: {"label": r["label"], **{k: r["train"][k] for k in ("text_centroid_accuracy", "style_offset_gain",
                                                                        "windows_per_second")},
@@ -415,11 +433,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--processed", default="data/processed")
     p.add_argument("--annotated", default="data/annotated")
     p.add_argument("--syncnet", default="", help="SyncNet weights for Sync_conf (e.g. syncnet_v2.model); '' = none")
-    p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--text-only", action="store_true", help="MEAD-format split, text style only (ablation rows)")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0 = $OMP_NUM_THREADS, else every core)")
     p.add_argument("--out", default="models/eval")
     p.set_defaults(func=cmd_selfdriven)
+
+    p = sub.add_parser("ood", help="score a checkpoint on your own out-of-domain descriptions (text<TAB>emotion)")
+    p.add_argument("--metrics", default=None, help="also write the accuracies as JSON here")
+    p.add_argument("--checkpoint", default="models/train/checkpoints/final.pt")
+    p.add_argument("--descriptions", required=True, help="a TSV with header 'text<TAB>emotion' (MEAD's 8 emotions)")
+    p.add_argument("--processed", default="data/processed", help="its training clips fit the style classifier")
+    p.add_argument("--out", default="ood", help="folder for predictions.csv and summary.json")
+    p.set_defaults(func=cmd_ood)
 
     p = sub.add_parser("ablations", help="train and evaluate every variant of an ablations folder (Table 2)")
     common(p)
@@ -430,7 +454,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage1", default="models/v2ss/checkpoints/stage1.pt",
                    help="the full model's stage-1 checkpoint, shared by variants that differ only on the text side")
     p.add_argument("--syncnet", default="models/syncnet/syncnet.pt", help="SyncNet weights for Sync_conf ('' = none)")
-    p.add_argument("--image-size", type=int, default=128)
     p.add_argument("--jobs", type=int, default=0, help="variants at once (0 = one per usable core, 1 thread each)")
     p.add_argument("--out", default="models/ablations")
     p.set_defaults(func=cmd_ablations)
@@ -504,7 +527,7 @@ _OUTPUTS = {
     "annotate": ("out", "whole", "descriptions.csv"), "sync-pretrain": ("out", "file", None),
     "syncnet-train": ("out", "file", None), "train": ("out", "into", None), "sweep": ("out", "into", None),
     "selfdriven": ("out", "into", None), "report": ("out", "into", None), "profile": ("write", "file", None),
-    "ablations": ("out", "into", None),
+    "ablations": ("out", "into", None), "ood": ("out", "into", None),
     "gate": ("out", "file", None),
 }
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,12 +120,13 @@ def render_variant(
 def run_selfdriven(
     checkpoint: str | Path, processed_dir: str | Path, annotated_dir: str | Path, out_dir: str | Path,
     syncnet: str | Path | None = None, image_size: int = 128, max_clips_per_dataset: int = 0,
-    text_only: bool = False,
+    text_only: bool = False, ood_lists: Sequence[str | Path] = (),
 ) -> dict:
     """Render and score the test splits; returns {method: {dataset: metrics}} plus style results.
 
     ``text_only``: only the text-driven generation of the MEAD-format split (an ablation's row of
-    Table 2), no ground-truth or video-style rows.
+    Table 2), no ground-truth or video-style rows. ``ood_lists``: out-of-domain description tables
+    (``text<TAB>emotion``) scored beside the shipped one (``results["ood_extra"][file stem]``).
     """
     from talkclip.inference import load_model
     from talkclip.metrics.evaluator import evaluate_folders
@@ -191,19 +193,63 @@ def run_selfdriven(
         with atomic_path(out_dir / f"style_confusion_{style}.csv") as tmp:
             report.confusion.to_csv(tmp)
     # Out-of-domain text (descriptions outside the annotation vocabulary), same speech for every text.
-    from talkclip.inference import generate_coefficients
-    from talkclip.metrics.style import load_ood_table, ood_accuracy
+    from talkclip.metrics.style import DEFAULT_OOD_PATH, load_ood_table
 
-    speech = read_clip(processed_dir / manifest.loc[mead[0].clip_id, "path"])
-    ood = ood_accuracy(lambda text, ph: generate_coefficients(model, ph, text=text, backbone=backbone), classifier,
-                       load_ood_table(), speech.phonemes)
-    results["ood"] = {"accuracy": ood.accuracy, "per_emotion": ood.per_emotion}
+    speech = read_clip(processed_dir / manifest.loc[mead[0].clip_id, "path"]).phonemes
+    for path in (DEFAULT_OOD_PATH, *ood_lists):
+        ood = score_ood(model, backbone, classifier, speech, load_ood_table(path))
+        entry = {"accuracy": ood.accuracy, "per_emotion": ood.per_emotion, "descriptions": str(path)}
+        name = Path(path).stem
+        with atomic_path(out_dir / f"ood_predictions_{name}.csv") as tmp:
+            ood.report.predictions.to_csv(tmp, index=False)
+        if Path(path) == DEFAULT_OOD_PATH:
+            results["ood"] = entry
+        else:
+            results.setdefault("ood_extra", {})[name] = entry
     seconds["style_and_ood"] = round(time.perf_counter() - phase, 1)
     seconds["total"] = round(time.perf_counter() - started, 1)
     results["syncnet_weights"] = str(syncnet) if syncnet else "none"
     results["image_size"] = image_size
     write_text(out_dir / "results.json", json.dumps(results, indent=2, default=float) + "\n")
     return results
+
+
+def score_ood(model, backbone, classifier, phonemes: np.ndarray, table: pd.DataFrame):
+    """The style classifier's verdict on one generation per out-of-domain description (all with the same
+    speech ``phonemes``): an OODResult with per-emotion accuracy and a row per description."""
+    from talkclip.inference import generate_coefficients
+    from talkclip.metrics.style import ood_accuracy
+
+    return ood_accuracy(lambda text, ph: generate_coefficients(model, ph, text=text, backbone=backbone), classifier,
+                        table, phonemes)
+
+
+def run_ood(checkpoint: str | Path, descriptions: str | Path, processed_dir: str | Path, out_dir: str | Path) -> dict:
+    """A user's out-of-domain list scored like the shipped one (``talkclip ood``): the style classifier is
+    fitted on the processed dataset's training clips, the speech is its first test (else validation)
+    clip's. Writes ``predictions.csv`` and ``summary.json`` into ``out_dir``; returns the summary."""
+    from talkclip.inference import load_model
+    from talkclip.metrics.style import load_ood_table, train_style_classifier
+    from talkclip.model.text_backbone import load_text_backbone
+
+    processed_dir, out_dir = Path(processed_dir), Path(out_dir)
+    table = load_ood_table(descriptions)
+    model, model_cfg = load_model(checkpoint)
+    manifest = read_manifest(processed_dir / "manifest.csv")
+    held = manifest[manifest["split"].isin(["test", "val"])].sort_values(["split", "clip_id"])
+    if held.empty:
+        raise ValueError(f"{processed_dir / 'manifest.csv'}: no test or val clip to take the speech from")
+    row = held.iloc[0]
+    speech = read_clip(processed_dir / row["path"], row["clip_id"]).phonemes
+    classifier = train_style_classifier(processed_dir, splits=("train",))
+    ood = score_ood(model, load_text_backbone(model_cfg), classifier, speech, table)
+    summary = {"descriptions": str(descriptions), "checkpoint": str(checkpoint), "speech_clip": str(row["clip_id"]),
+               "n_descriptions": len(table), "accuracy": ood.accuracy, "per_emotion": ood.per_emotion,
+               "chance": 1.0 / len(classifier.emotions), "classifier_emotions": list(classifier.emotions)}
+    with atomic_path(out_dir / "predictions.csv") as tmp:
+        ood.report.predictions.to_csv(tmp, index=False)
+    write_text(out_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return summary
 
 
 def selfdriven_metrics(results: dict) -> dict[str, float]:
@@ -218,6 +264,8 @@ def selfdriven_metrics(results: dict) -> dict[str, float]:
         if report.get("level_accuracy") is not None:
             metrics[f"level_accuracy_{style}"] = report["level_accuracy"]
     metrics["ood_accuracy"] = results["ood"]["accuracy"]
+    for name, entry in results.get("ood_extra", {}).items():
+        metrics[f"ood_accuracy_{name}"] = entry["accuracy"]
     return metrics
 
 

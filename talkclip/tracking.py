@@ -193,6 +193,9 @@ class NullRun:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         pass
 
+    def log_dataset(self, manifest: str | Path, name: str, context: str = "training") -> None:
+        pass
+
 
 class TrackedRun(NullRun):
     """One MLflow run, logged through an ``MlflowClient`` (no global "active run" state, so a
@@ -249,6 +252,50 @@ class TrackedRun(NullRun):
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, str(value))
+
+    def log_dataset(self, manifest: str | Path, name: str, context: str = "training") -> None:
+        """A processed dataset as the run's input (``mlflow.log_input``): its manifest as a pandas dataset
+        with the manifest's path as source, so the UI shows which data (name, digest, clips) made the run."""
+        import mlflow.data
+        import pandas as pd
+        from mlflow.entities import InputTag
+
+        frame = pd.read_csv(manifest)
+        with warnings.catch_warnings():  # MLflow's hints about ambiguous sources / integer columns: not ours
+            warnings.simplefilter("ignore")
+            dataset = mlflow.data.from_pandas(frame, source=str(Path(manifest).resolve()), name=name)
+        self.client.log_inputs(self.run_id, datasets=[
+            _dataset_input(dataset, [InputTag(key="mlflow.data.context", value=context)])])
+
+
+def _dataset_input(dataset, tags):
+    from mlflow.entities import DatasetInput
+
+    return DatasetInput(dataset=dataset._to_mlflow_entity(), tags=tags)
+
+
+def provenance_tags(root: str | Path | None = None) -> dict[str, str]:
+    """Which code and experiment made a run, under MLflow's and DVC's own names: the git commit of the
+    repository (``mlflow.source.git.commit``, shown by the UI, with ``-dirty`` when the working tree has
+    uncommitted changes), and the DVC experiment and stage that ``dvc exp run`` / ``dvc repro`` set in
+    ``$DVC_EXP_NAME`` / ``$DVC_STAGE``."""
+    import subprocess
+
+    tags: dict[str, str] = {}
+    folder = repo_root(root)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0 and commit.stdout.strip():
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                                   capture_output=True, text=True, timeout=10)
+            tags["mlflow.source.git.commit"] = commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout (an installed package used elsewhere): no commit to name
+    for variable, tag in (("DVC_EXP_NAME", "dvc.experiment"), ("DVC_STAGE", "dvc.stage"),
+                          ("DVC_EXP_BASELINE_REV", "dvc.baseline_rev")):
+        if os.environ.get(variable):
+            tags[tag] = os.environ[variable]
+    return tags
 
 
 # Innermost tracked_run of this process (per thread), for in-process nesting.
@@ -391,7 +438,7 @@ def tracked_run(
     experiment_id = get_or_create_experiment(client, name, uri)
     fail_orphaned_runs(client, experiment_id)
 
-    run_tags = {TAG_STAGE: stage, TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid())}
+    run_tags = {TAG_STAGE: stage, TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid()), **provenance_tags()}
     if nested:
         stack = _active_stack()
         parent = os.environ.get(ENV_PARENT_RUN_ID) or (stack[-1].run_id if stack else None)

@@ -218,3 +218,26 @@ def test_ablation_stages_share_one_parent_per_base_configuration():
     # Another learning rate or model size is another set of ablations: another parent.
     assert _ablation_nesting(model, dataclasses.replace(train, lr=2e-3)) != simanno
     assert _ablation_nesting(dataclasses.replace(model, beta=0.4), train) != simanno
+
+
+def test_runs_carry_the_commit_the_dvc_experiment_and_their_dataset(store, tmp_path, monkeypatch):
+    uri, _ = store
+    repo = tmp_path / "repo"
+    (repo / ".dvc").mkdir(parents=True)
+    for args in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", *args], cwd=repo, check=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    manifest = repo / "manifest.csv"
+    manifest.write_text("clip_id,split,frames\na,train,50\nb,test,60\n")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("DVC_EXP_NAME", "lofty-fern")
+    monkeypatch.setenv("DVC_STAGE", "train")
+    with tracked_run("train", {}, uri, experiment="exp-provenance") as run:
+        run.log_dataset(manifest, "processed")
+    found = _client(uri).get_run(run.run_id)
+    assert found.data.tags["mlflow.source.git.commit"] == commit
+    assert found.data.tags["dvc.experiment"] == "lofty-fern" and found.data.tags["dvc.stage"] == "train"
+    inputs = found.inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["processed"] and str(manifest) in inputs[0].dataset.source
+    manifest.write_text("clip_id,split,frames\na,train,51\n")  # uncommitted changes are said so
+    assert tracking.provenance_tags(repo)["mlflow.source.git.commit"] == commit  # manifest untracked: clean

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .annotate import AnnotateConfig
 from .corpus import CorpusConfig
+from .evaluate import EvaluateConfig
 from .loader import ConfigError, build, read_yaml
 from .model import ModelConfig
 from .preprocess import PreprocessConfig
@@ -23,6 +24,7 @@ class Params:
     train: TrainConfig = field(default_factory=TrainConfig)
     sync: SyncPretrainConfig = field(default_factory=SyncPretrainConfig)
     syncnet: SyncNetConfig = field(default_factory=SyncNetConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
 
 

@@ -108,6 +108,7 @@ def run_training(
     """Train into ``out`` inside the tracked ``run`` (resuming its last checkpoint unless ``restart``);
     returns the result and its flat metrics."""
     out = Path(out)
+    run.log_dataset(Path(processed) / "manifest.csv", "processed", "training")
     curves = StyleCurves(processed, annotated, train_cfg, backbone, run)
     result = train(model_cfg, train_cfg, processed, annotated, out, sync, on_log=run.on_log, resume=not restart,
                    backbone=backbone, stop_after_stage=stop_after, init_from=init_from,
