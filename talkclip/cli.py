@@ -461,7 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="Tables 1 and 2 (md/tex/csv) beside the paper's rows, and plots")
     p.add_argument("--eval", default="models/eval")
     p.add_argument("--ablations", default="", help="the ablations stage's folder (index.json, {name}/eval/results.json)")
-    p.add_argument("--curves", nargs="*", default=[], help="learning-curve CSVs of the training stages (curves.csv)")
+    p.add_argument("--curves", nargs="*", default=None, help="learning-curve CSVs of the training stages (curves.csv)")
     p.add_argument("--out", default="reports")
     p.set_defaults(func=cmd_report)
 

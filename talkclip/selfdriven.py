@@ -328,9 +328,13 @@ def write_report(
     reference = [read_video(eval_dir / "reference" / "MEAD" / f"{n}.mp4")[0] for n in names]
     written["frames"] = plots.plot_frame_strip(generated, reference, report_dir / "frame_strip.png", names=names,
                                                n_frames=4)
-    if curves:
-        frame = pd.concat([pd.read_csv(path) for path in curves if Path(path).is_file()], ignore_index=True)
-        if not frame.empty:
+    if curves is not None:
+        frames = [pd.read_csv(path) for path in curves if Path(path).is_file()]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if frame.empty:  # no validation speakers (or train.eval_every 0): say so rather than leave a gap
+            written["curves"] = plots.plot_note(report_dir / "learning_curves.png", "No learning curves: the dataset "
+                                                "has no validation split, or train.eval_every is 0.")
+        else:
             written["curves"] = plots.plot_learning_curves(
                 frame, report_dir / "learning_curves.png", chance=1 / 8,
                 title="Full model, validation speakers, embedded corpus (measured)")

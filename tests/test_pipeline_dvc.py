@@ -1,5 +1,8 @@
-"""The real entry points: `dvc repro` of the whole pipeline in a fresh repository (CI profile shrunk
-further), and the CI regression gate failing on a deliberately broken configuration."""
+"""The real entry points on one tiny pipeline: `dvc repro` of every stage in a fresh repository (CI
+profile shrunk further), run once and then reused (the tests below run in file order on that repo):
+nothing reruns the second time, a params change reruns exactly what depends on it, a new ablation file
+trains only itself and gets its Table 2 row, a local DVC remote restores the outputs, and the CI gate
+fails on a deliberately broken configuration."""
 import csv
 import json
 import os
@@ -16,15 +19,19 @@ from talkclip.config.params import Params
 from talkclip.config.profiles import apply_profile, merge
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
 
-# Smaller than profiles/ci.yaml: the test checks that the stages connect, not what they learn.
+# Smaller than profiles/ci.yaml: the tests check that the stages connect, not what they learn. One
+# training, one validation (learning curves) and one test speaker, all 8 emotions (the contact sheet).
 TINY = {
-    # All 8 emotions (the contact sheet needs every column), one train and one test speaker.
-    "corpus": {"n_speakers": 2, "hdtf_speakers": 1},
-    "train": {"stage1_steps": 20, "stage2_steps": 20, "checkpoint_every": 10, "log_every": 10},
+    "corpus": {"n_speakers": 3, "n_val_speakers": 1, "hdtf_speakers": 1},
+    "train": {"batch_size": 4, "stage1_steps": 20, "stage2_steps": 20, "checkpoint_every": 10, "log_every": 10,
+              "eval_every": 10},
     "sync": {"steps": 10, "eval_windows": 32, "log_every": 5},
-    "syncnet": {"steps": 4, "batch_size": 4, "eval_clips": 2, "log_every": 2},
+    "syncnet": {"steps": 4, "batch_size": 4, "width": 0.125, "eval_clips": 2, "log_every": 2},
 }
+STAGES = ("corpus", "preprocess", "annotate", "sync_pretrain", "syncnet", "train_v2ss", "train", "evaluate",
+          "ablations", "report")
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -33,38 +40,38 @@ def run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return done
 
 
-def fresh_repo(root: Path, overrides: dict) -> tuple[Path, dict, str]:
-    """A new git + DVC repository holding the pipeline's code and the CI profile with ``overrides``;
-    returns (folder, environment, dvc executable)."""
-    repo = root / "repo"
+def out_of_date(status: str) -> set[str]:
+    return {line[:-1] for line in status.splitlines() if line.endswith(":") and not line.startswith(("\t", " "))}
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    """A new git + DVC repository with the pipeline's code and the tiny profile, after one `dvc repro`:
+    (folder, environment, dvc executable, the first run's stdout)."""
+    repo = tmp_path_factory.mktemp("pipeline") / "repo"
     repo.mkdir()
     for name in ("dvc.yaml", ".dvcignore"):
         shutil.copy(ROOT / name, repo / name)
-    for folder in ("pipelines", "talkclip", "evaluation", "profiles"):
+    for folder in ("pipelines", "talkclip", "evaluation", "profiles", "ablations"):
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    params = merge(apply_profile(ROOT / "params.yaml", ROOT / "profiles" / "ci.yaml"), overrides, "test")
+    params = merge(apply_profile(ROOT / "params.yaml", ROOT / "profiles" / "ci.yaml"), TINY, "test")
     build(Params, params)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
     env = dict(os.environ, DVC_NO_ANALYTICS="1", TALKCLIP_MLFLOW="0", PYTHONPATH=str(repo),
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     dvc = str(Path(sys.executable).parent / "dvc")
     run(["git", "init", "-q"], repo, env)
     run([dvc, "init", "-q"], repo, env)
-    return repo, env, dvc
-
-
-@pytest.mark.slow
-def test_dvc_repro_runs_every_stage_and_then_nothing(tmp_path):
-    repo, env, dvc = fresh_repo(tmp_path, TINY)
     first = run([dvc, "repro"], repo, env)
-    ablations = ("simanno", "no_adapter", "no_vg", "no_clip")
-    for stage in ("corpus", "preprocess", "annotate", "sync_pretrain", "syncnet", "train_v2ss", "train", "evaluate",
-                  "report",
-                  *(f"train_ablation@{a}" for a in ablations), *(f"evaluate_ablation@{a}" for a in ablations)):
-        assert f"Running stage '{stage}'" in first.stdout, first.stdout[-2000:]
+    return repo, env, dvc, first.stdout
+
+
+def test_dvc_repro_runs_every_stage(pipeline):
+    repo, _, _, stdout = pipeline
+    for stage in STAGES:
+        assert f"Running stage '{stage}'" in stdout, stdout[-2000:]
     preprocess = json.loads((repo / "metrics" / "preprocess.json").read_text())
-    assert preprocess["clips"] == 2 * 22 + 1 and preprocess["frame_agreement_mean"] >= 0.75
+    assert preprocess["clips"] == 3 * 22 + 1 and preprocess["frame_agreement_mean"] >= 0.75
     train = json.loads((repo / "metrics" / "train.json").read_text())
     assert train["completed"] and train["global_step"] == 40
     assert (repo / "models" / "train" / "checkpoints" / "final.pt").is_file()
@@ -76,35 +83,84 @@ def test_dvc_repro_runs_every_stage_and_then_nothing(tmp_path):
     assert syncnet["steps"] == 4 and 0.0 <= syncnet["offset_accuracy"] <= 1.0
     table2 = (repo / "reports" / "table2.csv").read_text()
     assert all(name in table2 for name in ("SimAnno", "w/o Adapter", "w/o VG", "w/o CLIP", "Full"))
+    ablations = json.loads((repo / "metrics" / "ablations.json").read_text())
+    assert set(ablations) == {"simanno", "no_adapter", "no_vg", "no_clip"}
+    # The text-side variants started from the full model's stage 1; w/o VG trained on its own.
+    shared = {name: json.loads((repo / "models" / "ablations" / name / "variant.json").read_text())["shared_stage1"]
+              for name in ablations}
+    assert shared == {"simanno": True, "no_adapter": True, "no_clip": True, "no_vg": False}
+    curves = (repo / "models" / "v2ss" / "curves.csv").read_text()
+    assert "video_style_accuracy" in curves and (repo / "reports" / "learning_curves.png").stat().st_size > 1000
+    evaluation = json.loads((repo / "metrics" / "eval.json").read_text())
+    assert {"ood_accuracy", "ood_accuracy_ood_descriptions_unseen", "style_accuracy_text",
+            "style_accuracy_video"} <= set(evaluation)
 
+
+def test_second_repro_does_nothing(pipeline):
+    repo, env, dvc, _ = pipeline
     again = run([dvc, "repro"], repo, env)
     assert "Running stage" not in again.stdout and "up to date" in again.stdout
 
-    # What a change reruns: a stage-2-only setting (the p schedule) leaves the V2SS stage alone; beta
-    # (used by L_cos from the first step) invalidates both training stages but not D_sync or the SyncNet.
+
+def test_a_params_change_reruns_what_depends_on_it(pipeline):
+    """A stage-2-only setting (the p schedule) leaves the V2SS stage alone; the SSIM form (stage 1) reruns
+    both training stages but not D_sync or the SyncNet; beta (text side only) also reruns both, as the
+    V2SS stage cannot tell which model keys it reads."""
+    repo, env, dvc, _ = pipeline
     params = yaml.safe_load((repo / "params.yaml").read_text())
     for key, value, stale, fresh in (
-        ("train.p_final", 0.3, {"train"}, {"train_v2ss", "sync_pretrain", "syncnet", "preprocess"}),
-        ("model.beta", 0.4, {"train_v2ss", "train"}, {"sync_pretrain", "syncnet", "preprocess", "corpus"}),
+        ("train.p_final", 0.3, {"train", "ablations"}, {"train_v2ss", "sync_pretrain", "syncnet", "preprocess"}),
+        ("train.ssim_form", "range", {"train_v2ss", "train"}, {"sync_pretrain", "syncnet", "preprocess", "corpus"}),
+        ("evaluate.image_size", 96, {"evaluate", "ablations"}, {"train", "train_v2ss", "syncnet"}),
     ):
         section, name = key.split(".")
         changed = {**params, section: {**params[section], name: value}}
         (repo / "params.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
-        status = run([dvc, "status"], repo, env).stdout
-        out_of_date = {line[:-1] for line in status.splitlines() if line.endswith(":") and not line.startswith(("\t", " "))}
-        assert stale <= out_of_date and not fresh & out_of_date, (key, status)
+        status = out_of_date(run([dvc, "status"], repo, env).stdout)
+        assert stale <= status and not fresh & status, (key, status)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-# A regression a careless change could make: the reconstruction loss switched off. Nothing else of
-# the CI profile changes, except a shorter evaluation-SyncNet training to keep the test affordable
-# (so the Sync_conf gate is not asserted on, and the gate is told to compare with --any-profile).
-BROKEN = {"train": {"lambda_rec": 0.0}, "syncnet": {"steps": 20, "eval_clips": 2}}
+def test_a_new_ablation_file_trains_only_itself_and_joins_table2(pipeline):
+    repo, env, dvc, _ = pipeline
+    before = {name: (repo / "models" / "ablations" / name / "variant.json").stat().st_mtime
+              for name in ("simanno", "no_adapter", "no_vg", "no_clip")}
+    (repo / "ablations" / "no_sync.yaml").write_text(
+        "label: w/o L_sync\norder: 5\ntests: Whether the lip-sync loss matters.\noverrides:\n  train:\n    lambda_sync: 0.0\n")
+    status = out_of_date(run([dvc, "status"], repo, env).stdout)
+    assert status == {"ablations"}, status
+    done = run([dvc, "repro"], repo, env)
+    assert "Running stage 'ablations'" in done.stdout and "Running stage 'train'" not in done.stdout
+    after = {name: (repo / "models" / "ablations" / name / "variant.json").stat().st_mtime for name in before}
+    assert after == before  # the four variants were kept, not retrained
+    variant = json.loads((repo / "models" / "ablations" / "no_sync" / "variant.json").read_text())
+    assert variant["shared_stage1"] is False  # lambda_sync shapes stage 1: its own
+    assert "w/o L_sync" in (repo / "reports" / "table2.md").read_text()
 
 
-@pytest.mark.slow
-def test_gate_fails_when_a_broken_config_pushes_metrics_past_their_thresholds(tmp_path):
-    repo, env, dvc = fresh_repo(tmp_path, BROKEN)
+def test_a_local_dvc_remote_restores_the_outputs(pipeline, tmp_path):
+    """The README's recipe: push the corpus and models to a remote, pull them into a fresh checkout."""
+    repo, env, dvc, _ = pipeline
+    storage = tmp_path / "dvc-storage"
+    run([dvc, "remote", "add", "-d", "--local", "labstore", str(storage)], repo, env)
+    run([dvc, "push"], repo, env)
+    checkpoint = repo / "models" / "train" / "checkpoints" / "final.pt"
+    content = checkpoint.read_bytes()
+    shutil.rmtree(repo / ".dvc" / "cache")
+    shutil.rmtree(repo / "models" / "train")
+    run([dvc, "pull", "train"], repo, env)
+    assert checkpoint.read_bytes() == content
+    assert not out_of_date(run([dvc, "status", "train"], repo, env).stdout)
+
+
+def test_gate_fails_when_a_broken_config_pushes_metrics_past_their_thresholds(pipeline):
+    """A regression a careless change could make: the reconstruction loss switched off. Only the
+    training and evaluation stages rerun; the gate (told --any-profile: this is not the CI profile) must
+    catch the drift in the landmark metrics while what the change cannot touch still passes."""
+    repo, env, dvc, _ = pipeline
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["lambda_rec"] = 0.0
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run([dvc, "repro", "evaluate"], repo, env)
     talkclip = str(Path(sys.executable).parent / "talkclip")
     gate = subprocess.run([talkclip, "gate", "--any-profile", "--out", "gates.csv"], cwd=repo, env=env, check=False,
@@ -112,7 +168,5 @@ def test_gate_fails_when_a_broken_config_pushes_metrics_past_their_thresholds(tm
     assert gate.returncode == 1, gate.stdout + gate.stderr
     assert "gates FAILED" in gate.stdout
     status = {row["gate"]: row["status"] for row in csv.DictReader((repo / "gates.csv").open())}
-    # Without L_rec the generated expressions drift: the landmark gates catch it ...
     assert status["f_lmd_text"] == "FAIL" and status["m_lmd_text"] == "FAIL", gate.stdout
-    # ... while what the broken key cannot touch still passes.
     assert status["alignment_frame_agreement"] == "pass", gate.stdout

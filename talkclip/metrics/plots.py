@@ -148,3 +148,11 @@ def plot_learning_curves(curves: pd.DataFrame, path: str | Path, title: str = ""
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def plot_note(path: str | Path, text: str) -> Path:
+    """A small figure holding only ``text``: where a plot has nothing to show, the file still says why."""
+    figure, axis = plt.subplots(figsize=(6, 1.2))
+    axis.axis("off")
+    axis.text(0.5, 0.5, text, ha="center", va="center", fontsize=9, wrap=True)
+    return _save(figure, path)
