@@ -88,11 +88,11 @@ def load_speech(path: str | Path) -> np.ndarray:
 
 def _quiet_cuts(audio: np.ndarray, window_s: float) -> list[int]:
     """Sample indices that split ``audio`` into pieces of about ``window_s``, each cut at the
-    quietest 20 ms within 3 s of the nominal cut (not inside a word, where possible)."""
+    quietest 20 ms within 3 s (at most half a window) of the nominal cut (not inside a word, where possible)."""
     hop = int(0.02 * SAMPLE_RATE)
     cuts = [0]
     step = int(window_s * SAMPLE_RATE)
-    search = int(3.0 * SAMPLE_RATE)
+    search = min(int(3.0 * SAMPLE_RATE), step // 2)  # every piece is at least half a window long
     while len(audio) - cuts[-1] > step + search:
         nominal = cuts[-1] + step
         lo, hi = nominal - search, min(nominal + search, len(audio) - hop)

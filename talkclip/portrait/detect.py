@@ -5,7 +5,8 @@ offline; the landmarks are the iBUG 68 points the embedded face model and the LM
 
 - No face: :class:`NoFaceError` (the detector is retried with 1x and 2x upsampling first, which
   finds faces down to about 40 and 20 pixels).
-- Several faces: the largest is used, with a warning naming how many were found.
+- Several faces: the largest is used, with a warning naming how many were found (weak detections,
+  score < 0.25, are not counted when a confident one exists).
 - A face smaller than ``min_face_px`` (the detector box width): :class:`TinyFaceError`; the
   output would be an upscaled blur.
 
@@ -15,6 +16,7 @@ inside the photo and shrunk when the photo is smaller; the photo is never rotate
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +30,7 @@ from talkclip.portrait.image import PortraitError
 N_LANDMARKS = 68
 DETECT_MAX_SIDE = 1024  # the detector runs on a copy at most this large (speed); landmarks at full size
 MIN_FACE_PX = 48
+WEAK_DETECTION = 0.25  # dlib detector score below which a box is ignored if a stronger one exists
 
 
 class NoFaceError(PortraitError):
@@ -87,7 +90,9 @@ class DlibFaceFinder:
         for upsample in (0, 1, 2):
             if upsample == 2 and max(small.shape[:2]) > 600:
                 break  # 2x upsampling of a large image costs seconds and finds only tiny faces
-            boxes = list(self._detector(np.ascontiguousarray(small), upsample))
+            found, scores, _ = self._detector.run(np.ascontiguousarray(small), upsample, 0.0)
+            # Weak detections (a face-like badge, a pattern) are ignored when a confident one exists.
+            boxes = [box for box, score in zip(found, scores) if score >= WEAK_DETECTION] or list(found)
             if boxes:
                 break
         if not boxes:
@@ -103,6 +108,12 @@ class DlibFaceFinder:
             raise TinyFaceError(f"{where}: the face is only {face_width:.0f} pixels wide; at least {min_face_px:g} "
                                 "are needed (use a larger or closer photo)")
         return FaceDetection(box=box, landmarks=self.landmarks(image, box), n_faces=len(boxes))
+
+
+@functools.lru_cache(maxsize=1)
+def default_finder() -> DlibFaceFinder:
+    """One detector + predictor per process (the 68-point model takes about a second to load)."""
+    return DlibFaceFinder()
 
 
 def square_around_face(landmarks: np.ndarray, image_hw: tuple[int, int]) -> tuple[float, float, float]:
@@ -128,7 +139,7 @@ def crop_portrait(image: np.ndarray, size: int, finder: DlibFaceFinder | None = 
     """
     if size < 64 or size % 2:
         raise ValueError(f"crop_portrait: size must be an even number >= 64, got {size}")
-    finder = finder or DlibFaceFinder()
+    finder = finder or default_finder()
     detection = finder.find(image, where, min_face_px)
     left, top, side = square_around_face(detection.landmarks, image.shape[:2])
     crop = Image.fromarray(image).resize((size, size), Image.LANCZOS, box=(left, top, left + side, top + side))

@@ -18,8 +18,9 @@ creases, forehead, incisal edges). A photo differs from the model's face in shap
 
 Points that the model does not have (a ring around the head and hair, the image border) are added
 for the warp: the ring moves with the head pose only, the border stays fixed, so hair and
-background stay stable. Lids and inner lips are kept from crossing in image space, as the model
-keeps them in its own.
+background stay stable. The lids keep the photo's opening scaled by the model's (so that a blink
+closes exactly), and the inner lips are kept from crossing in image space, as the model keeps them
+in its own.
 
 Gaze (``gaze_*``) moves only the model's irises, which are not warp points, and ``face_flush`` /
 ``pupil_dilate`` are drawn-only components: all three are ignored by the warp.
@@ -49,6 +50,9 @@ EXTRA_GROUPS: dict[str, str] = {
     "forehead": "face",
 }
 TEETH_GROUPS: tuple[str, ...] = ("teeth_upper", "teeth_lower")  # mouth painter only, not warp points
+# The cartoon renderer hides most of the upper teeth behind its lip; photos of open mouths show a
+# few millimetres of them: the upper incisal edge is lowered by this much (face units).
+UPPER_TEETH_DROP = 0.025
 
 # Landmarks each region's affine is fitted on, and the landmarks it drives.
 REGION_FIT: dict[str, list[int]] = {
@@ -123,6 +127,9 @@ class LandmarkDriver:
         groups = self.model.groups
         self._model_rows = np.r_[np.arange(68), *[np.arange(self.model.n_points)[groups[g]] for g in EXTRA_GROUPS],
                                  *[np.arange(self.model.n_points)[groups[g]] for g in TEETH_GROUPS]]
+        first_tooth = len(self._model_rows) - sum(groups[g].stop - groups[g].start for g in TEETH_GROUPS)
+        self.points_teeth_upper = np.arange(first_tooth, first_tooth + groups["teeth_upper"].stop
+                                            - groups["teeth_upper"].start)
         region_of = list(REGION_OF_LANDMARK)
         for group, region in EXTRA_GROUPS.items():
             region_of += [region] * (groups[group].stop - groups[group].start)
@@ -163,7 +170,9 @@ class LandmarkDriver:
     # -- model geometry --------------------------------------------------------------------------
     def _model_points_3d(self, expression: np.ndarray) -> np.ndarray:
         expr = np.clip(check_expression(expression), *EXPRESSION_CLIP)
-        return self.model.points(expr)[:, self._model_rows]
+        points = self.model.points(expr)[:, self._model_rows]
+        points[:, self.points_teeth_upper, 1] -= UPPER_TEETH_DROP
+        return points
 
     def _frontal(self, expression: np.ndarray) -> np.ndarray:
         pts = self._model_points_3d(expression)
@@ -239,12 +248,24 @@ class LandmarkDriver:
         """
         points = self.rest[self.points.warp].copy()
         mouth_width = float(np.linalg.norm(points[54] - points[48]))
+        # Each inner-lip point may move at most half way to its outer-lip point, so that the inner
+        # contour stays inside the outer one (at small sizes the lips are only a few pixels thick).
+        outer_of = {61: 50, 62: 51, 63: 52, 65: 56, 66: 57, 67: 58}
         for pairs, min_gap in ((INNER_LIP_PAIRS, 0.08 * mouth_width), (LID_PAIRS, 0.03 * mouth_width)):
             for upper, lower in pairs:
                 gap = points[lower, 1] - points[upper, 1]
-                if gap < min_gap:
-                    middle = 0.5 * (points[lower, 1] + points[upper, 1])
-                    points[upper, 1], points[lower, 1] = middle - min_gap / 2, middle + min_gap / 2
+                if gap >= min_gap:
+                    continue
+                middle = 0.5 * (points[lower, 1] + points[upper, 1])
+                new_upper, new_lower = middle - min_gap / 2, middle + min_gap / 2
+                if upper in outer_of:
+                    new_upper = max(new_upper, 0.5 * (points[upper, 1] + points[outer_of[upper], 1]))
+                    new_lower = min(new_lower, 0.5 * (points[lower, 1] + points[outer_of[lower], 1]))
+                points[upper, 1], points[lower, 1] = min(new_upper, points[upper, 1]), max(new_lower, points[lower, 1])
+        # The inner contour strictly inside the outer one: dlib's integer landmarks put inner corners on
+        # the outer contour's segments in small photos, where no triangulation could keep both edges.
+        centre = points[48:60].mean(0)
+        points[60:68] = centre + 0.9 * (points[60:68] - centre)
         return points
 
     # -- per frame -------------------------------------------------------------------------------
@@ -264,6 +285,13 @@ class LandmarkDriver:
         ring_motion = (project(ring3d, pose_arr, MODEL_PX) - project(ring3d, np.zeros_like(pose_arr), MODEL_PX))
         ring = self.rest[self.points.ring] + ring_motion @ self.head_affine[:2]
         border = np.broadcast_to(self.rest[self.points.border], (n,) + self.rest[self.points.border].shape)
+        # Lids: the photo's own opening, scaled by how far the model's lids are open relative to rest
+        # (an affine carried displacement would leave a blink a pixel short of closed, or overshoot).
+        for upper, lower in LID_PAIRS:
+            model_gap = frontal[:, lower, 1] - frontal[:, upper, 1]
+            ratio = np.clip(model_gap / max(self._rest_model[lower, 1] - self._rest_model[upper, 1], 1e-6), 0, None)
+            photo_gap = self._rest_points_model[lower, 1] - self._rest_points_model[upper, 1]
+            model_points[:, upper, 1] = model_points[:, lower, 1] - max(photo_gap, 0.0) * ratio
         n_warp_model = self.points.extras.stop
         out = np.concatenate([model_points[:, :n_warp_model], ring, border, model_points[:, n_warp_model:]], axis=1)
         _keep_contacts(out)

@@ -7,7 +7,8 @@ region inside the inner-lip contour (iBUG 60-67) is painted over every frame:
 - the upper teeth hang from the upper incisal edge, which is fixed to the skull, so raising the
   upper lip (AU10) or opening the jaw shows more of them; the lower teeth rise from the lower
   incisal edge, which moves with the jaw (both edges come from the embedded face model);
-- teeth are off-white scaled to the photo's brightness and darken towards the mouth corners.
+- teeth take the photo's own colour where its lips are parted over them, else off-white scaled
+  to the face's highlights; they darken towards the mouth corners.
 
 The shapes are drawn at ``supersample`` times the output size inside the mouth's bounding box and
 box-filtered, then composited with a slightly blurred alpha so that the lips keep soft edges.
@@ -18,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 INNER_LIPS = list(range(60, 68))
-TEETH_RGB = np.array([222.0, 216.0, 202.0])
+TEETH_RGB = np.array([232.0, 224.0, 206.0])
 TOOTH_GAPS = (-0.62, -0.36, -0.12, 0.12, 0.36, 0.62)  # between incisors / canines, fractions of the half width
 
 
@@ -41,10 +42,22 @@ class MouthInterior:
                                                                                            (width, height))
         lip_rgb = image[lips].mean(0) if lips.any() else np.array([170.0, 90.0, 90.0])
         face = self._polygon_mask(np.concatenate([landmarks[1:16], landmarks[[35, 42, 39, 31]]]), (width, height))
-        luma = float((image[face] @ [0.299, 0.587, 0.114]).mean()) if face.any() else 150.0
-        self.cavity_rgb = np.clip(lip_rgb * 0.22 + [8.0, 2.0, 2.0], 0, 255)
-        self.tongue_rgb = np.clip(lip_rgb * 0.55, 0, 255)
-        self.teeth_rgb = TEETH_RGB * float(np.clip(luma / 150.0, 0.55, 1.0))
+        # Teeth: the photo's own where its lips are parted over bright teeth, else off-white scaled
+        # by the face's highlights (teeth are brighter than skin under the same light).
+        face_luma = image[face] @ [0.299, 0.587, 0.114] if face.any() else np.array([180.0])
+        highlight = float(np.percentile(face_luma, 98))
+        self.teeth_rgb = TEETH_RGB * float(np.clip(highlight / 200.0, 0.75, 1.0))
+        interior = self._polygon_mask(landmarks[60:68], (width, height))
+        if interior.sum() >= 12:
+            pixels = image[interior]
+            luma = pixels @ [0.299, 0.587, 0.114]
+            bright = pixels[luma >= np.percentile(luma, 75)].mean(0)
+            saturation = (bright.max() - bright.min()) / max(bright.max(), 1.0)
+            # Teeth, not lips or a shadow: clearly brighter than the lips and nearly grey.
+            if bright @ [0.299, 0.587, 0.114] > 1.15 * float(lip_rgb @ [0.299, 0.587, 0.114]) and saturation < 0.25:
+                self.teeth_rgb = np.clip(0.5 * bright + 0.5 * bright.mean() + 10.0, 0, 255)  # a little less saturated
+        self.cavity_rgb = np.clip(lip_rgb * [0.30, 0.15, 0.15], 0, 255)
+        self.tongue_rgb = np.clip(lip_rgb * [0.72, 0.42, 0.42], 0, 255)
 
     @staticmethod
     def _polygon_mask(polygon: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -105,7 +118,7 @@ class MouthInterior:
         gaps = np.zeros_like(across)
         for position in TOOTH_GAPS:
             gaps = np.maximum(gaps, np.exp(-(((signed - position) * half_width) ** 2) / 0.5))
-        shade = (1.0 - 0.6 * across**1.5) * (0.7 + 0.3 * under_lip) * (1.0 - 0.25 * gaps)
+        shade = (1.0 - 0.45 * across**2) * (0.8 + 0.2 * under_lip) * (1.0 - 0.2 * gaps)
         teeth_rgb = self.teeth_rgb * shade + self.cavity_rgb * (1 - shade)
         colour = cavity_rgb * (1 - teeth_alpha) + teeth_rgb * teeth_alpha
 

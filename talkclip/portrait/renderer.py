@@ -43,7 +43,7 @@ class PortraitWarpRenderer:
         self.image_size = image.shape[0]
         self.driver = LandmarkDriver(landmarks, self.image_size)
         topology = self.driver.topology_points()
-        triangles = constrained_triangulation(topology, [INNER_LIPS, OUTER_LIPS, EYE_R, EYE_L])
+        triangles = constrained_triangulation(topology, [OUTER_LIPS, INNER_LIPS, EYE_R, EYE_L])
         interiors = (triangles_inside(topology, triangles, INNER_LIPS) | triangles_inside(topology, triangles, EYE_R)
                      | triangles_inside(topology, triangles, EYE_L))
         # The map is piecewise affine: a coarser grid loses nothing visible (2 px at 256, 4 at 512).

@@ -22,6 +22,8 @@ feathered), where lid and lip edges must meet the painted mouth and each other e
 """
 from __future__ import annotations
 
+import warnings
+
 import cv2
 import numpy as np
 from scipy.spatial import Delaunay
@@ -84,7 +86,13 @@ def constrained_triangulation(points: np.ndarray, contours: list[list[int]]) -> 
     triangles = [list(map(int, t)) for t in Delaunay(points).simplices]
     for contour in contours:
         for i, a in enumerate(contour):
-            _recover_edge(points, triangles, a, contour[(i + 1) % len(contour)])
+            try:
+                _recover_edge(points, triangles, a, contour[(i + 1) % len(contour)])
+            except TriangulationError as exc:
+                # Degenerate points (contours touching): keep the valid Delaunay edges here; the warp
+                # still works, only this part may smear (e.g. lips spanning the mouth gap).
+                warnings.warn(f"warp triangulation: {exc}; the contour {contour[0]}-{contour[-1]} is not "
+                              "kept exactly", stacklevel=2)
     out = np.array(triangles, dtype=np.int64)
     flip = _orient(points, out) < 0
     out[flip] = out[flip][:, [0, 2, 1]]
@@ -130,6 +138,8 @@ class PiecewiseAffineWarp:
         grid_x, grid_y = np.meshgrid(xs, ys)
         self._grid = np.stack([grid_x.ravel(), grid_y.ravel(), np.ones(grid_x.size)], axis=1)  # (P, 3)
         self._ids = np.zeros(self._coarse_hw, np.int32)
+        full_x, full_y = np.meshgrid(np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32))
+        self._full_x, self._full_y = full_x, full_y
 
     def _affines(self, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per triangle: (3, 2) maps target -> rest, and which triangles are non-degenerate."""
@@ -159,11 +169,11 @@ class PiecewiseAffineWarp:
         shift_y = (grid_x * coeffs[:, 1] + grid_y * (coeffs[:, 3] - 1.0) + coeffs[:, 5]).reshape(self._coarse_hw)
         if self.smooth_sigma > 0:
             shift_x, shift_y = self._smooth(shift_x, shift_y, ids, coarse)
+        # The displacement is upsampled, not the coordinates: it is zero at the fixed border, so
+        # cv2.resize's clamping at the edges costs nothing, and no motion is exactly the identity.
         size = (self.width, self.height)
-        map_x = cv2.resize((shift_x + grid_x.reshape(self._coarse_hw)).astype(np.float32), size,
-                           interpolation=cv2.INTER_LINEAR)
-        map_y = cv2.resize((shift_y + grid_y.reshape(self._coarse_hw)).astype(np.float32), size,
-                           interpolation=cv2.INTER_LINEAR)
+        map_x = cv2.resize(shift_x.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) + self._full_x
+        map_y = cv2.resize(shift_y.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) + self._full_y
         return map_x, map_y
 
     def _smooth(self, shift_x: np.ndarray, shift_y: np.ndarray, ids: np.ndarray,
