@@ -247,7 +247,8 @@ def cmd_generate_image(args: argparse.Namespace, aligner) -> None:
         result = animate_portrait(
             args.image, args.audio, out, checkpoint=args.checkpoint, text=args.text, text_to=args.text_to,
             style_clip=args.style_clip, intensity=args.intensity, transcript=args.transcript, renderer=args.renderer,
-            renderer_checkpoint=args.renderer_checkpoint, pose_from=args.pose_from, size=args.image_size or 256,
+            renderer_checkpoint=args.renderer_checkpoint, pose_from=args.pose_from, pose_fps=args.pose_fps,
+            size=args.image_size or 256,
             fps=args.fps, visible_mark=args.mark, seed=args.seed, aligner_cfg=aligner,
         )
     print(f"{result.n_frames} frames at {result.fps:g} fps -> {result.video} (record: {result.record})")
@@ -550,6 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "renderer_checkpoint.pt)")
     photo.add_argument("--pose-from", default=None, help="copy head rotations from a .mat (Deep3DFaceRecon) or .npz "
                        "clip; default: gentle natural motion")
+    photo.add_argument("--pose-fps", type=float, default=None, help="frame rate of a --pose-from .mat (default 25; "
+                       "StyleTalk's samples are 30)")
     photo.add_argument("--mark", action="store_true", help="burn a visible 'AI-generated' label into the frames")
     photo.add_argument("--seed", type=int, default=0, help="seed of the natural head motion")
     p.set_defaults(func=cmd_generate)

@@ -12,8 +12,9 @@ creases, forehead, incisal edges). A photo differs from the model's face in shap
 - ``L_r``: the linear part of an affine map fitted from the model's points to the photo's
   landmarks in the region of point i (mouth, jaw, each eye with its brow, nose, the whole face),
   so that a wider mouth or larger eyes move proportionally further.
-- ``e_rest``: the photo's own mouth state (lips parted, jaw dropped), fitted to its inner-lip
-  gap, so that a photo with parted lips can still close them for P, B, M.
+- ``e_rest``: the photo's own mouth state (lips parted, jaw dropped, a smile), fitted to its
+  inner-lip gap and mouth-corner height, so that a photo with parted lips can still close them
+  for P, B, M, and a smiling photo can look neutral or angry.
 - ``L_head``: the affine fitted on the rigid part of the face (eyes, nose).
 
 Points that the model does not have (a ring around the head and hair, the image border) are added
@@ -52,7 +53,7 @@ EXTRA_GROUPS: dict[str, str] = {
 TEETH_GROUPS: tuple[str, ...] = ("teeth_upper", "teeth_lower")  # mouth painter only, not warp points
 # The cartoon renderer hides most of the upper teeth behind its lip; photos of open mouths show a
 # few millimetres of them: the upper incisal edge is lowered by this much (face units).
-UPPER_TEETH_DROP = 0.025
+UPPER_TEETH_DROP = 0.04
 
 # Landmarks each region's affine is fitted on, and the landmarks it drives.
 REGION_FIT: dict[str, list[int]] = {
@@ -70,6 +71,7 @@ REGION_OF_LANDMARK: list[str] = (
 LID_PAIRS = ((37, 41), (38, 40), (43, 47), (44, 46))  # (upper, lower): upper may not pass below lower
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
 REST_MOUTH_COMPONENTS = ("lips_part", "jaw_open")
+SMILE_DEADZONE = 0.2  # corner lifts below this (in lip_corner_pull units) count as the mouth's shape
 RING_POINTS = 20
 BORDER_STEPS = 4  # border points per image side
 
@@ -179,7 +181,7 @@ class LandmarkDriver:
         return project(pts, np.zeros((len(pts), POSE_DIM)), MODEL_PX)
 
     def _fit_rest_mouth(self, landmarks: np.ndarray, neutral_2d: np.ndarray) -> np.ndarray:
-        """The photo's lips_part / jaw_open, from the gap between its inner lips.
+        """The photo's lips_part / jaw_open (from the gap between its inner lips) and smile.
 
         The gap is the mean of the three inner-lip pairs, in model pixels (head affine inverted).
         A gap up to what ``lips_part`` alone opens is parted lips; more is a dropped jaw as well
@@ -198,6 +200,17 @@ class LandmarkDriver:
         jaw = float(np.clip((photo_gap - lips * unit_gap["lips_part"]) / unit_gap["jaw_open"], 0.0, 1.0))
         rest = np.zeros(EXPRESSION_DIM)
         rest[COMPONENT_INDEX["lips_part"]], rest[COMPONENT_INDEX["jaw_open"]] = lips, jaw
+        # A smiling photo: how far its mouth corners sit above the upper lip's centre, beyond what the
+        # model's neutral mouth in this state has, in units of the model's lip_corner_pull. Small lifts
+        # are the person's mouth shape, not a smile (SMILE_DEADZONE).
+        def lift(points: np.ndarray) -> float:
+            return float(points[62, 1] - 0.5 * (points[48, 1] + points[54, 1]))
+
+        smile = rest.copy()
+        smile[[COMPONENT_INDEX["lip_corner_pull_l"], COMPONENT_INDEX["lip_corner_pull_r"]]] = 1.0
+        base, full = lift(self._frontal(rest[None])[0]), lift(self._frontal(smile[None])[0])
+        pull = (lift(self._photo_to_model_px(landmarks)) - base) / (full - base) - SMILE_DEADZONE
+        rest[[COMPONENT_INDEX["lip_corner_pull_l"], COMPONENT_INDEX["lip_corner_pull_r"]]] = float(np.clip(pull, 0, 1))
         return rest
 
     def _ring(self, face_points: np.ndarray) -> np.ndarray:

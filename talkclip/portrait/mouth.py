@@ -71,7 +71,7 @@ class MouthInterior:
         inner_lips = np.asarray(inner_lips, dtype=np.float64)
         upper, lower = inner_lips[[1, 2, 3]], inner_lips[[7, 6, 5]]
         opening = float(np.max(lower[:, 1] - upper[:, 1]))
-        if opening < 0.6:  # closed: nothing of the inside shows
+        if opening < 0.25:  # closed; a little more already draws the dark line between the lips
             return frame
         width, height = self.size
         x0 = int(max(np.floor(inner_lips[:, 0].min()) - 2, 0))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 
 from talkclip.portrait.driver import LandmarkDriver
@@ -28,6 +29,21 @@ EYE_R, EYE_L = list(range(36, 42)), list(range(42, 48))
 SMOOTH_SIGMA = 0.02
 SMOOTH_EXACT_MOUTH = 0.35
 SMOOTH_EXACT_EYE = 0.12
+
+
+def without_mouth_interior(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The photo with what shows between its lips (teeth, tongue) inpainted from the lips around it.
+
+    The warp's source: a mouth that closes more than the photo's squeezes its interior into the
+    lip line, which would leave a line of teeth; where the mouth is open, the interior is painted
+    (``mouth``) in every frame anyway, so the photo's own is never needed.
+    """
+    mask = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(landmarks[INNER_LIPS] * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+    if not mask.any():
+        return image
+    mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
+    return cv2.inpaint(np.ascontiguousarray(image), mask, 3, cv2.INPAINT_TELEA)
 
 
 class PortraitWarpRenderer:
@@ -55,9 +71,10 @@ class PortraitWarpRenderer:
         eye_width = float(np.linalg.norm(rest[39] - rest[36]) + np.linalg.norm(rest[45] - rest[42])) / 2
         exact = [(OUTER_LIPS, SMOOTH_EXACT_MOUTH * mouth_width), (EYE_R, SMOOTH_EXACT_EYE * eye_width),
                  (EYE_L, SMOOTH_EXACT_EYE * eye_width)]
-        self.warp = PiecewiseAffineWarp(image, rest, triangles, interiors, map_stride=stride,
-                                        smooth_sigma=SMOOTH_SIGMA * self.image_size, exact_regions=exact)
         self.mouth = MouthInterior(image, landmarks)
+        self.warp = PiecewiseAffineWarp(without_mouth_interior(image, landmarks), rest, triangles, interiors,
+                                        map_stride=stride, smooth_sigma=SMOOTH_SIGMA * self.image_size,
+                                        exact_regions=exact)
 
     @property
     def rest_expression(self) -> np.ndarray:

@@ -159,8 +159,10 @@ class PiecewiseAffineWarp:
         ids.fill(0)
         scale = (1 << SUBPIXEL_SHIFT) / self.stride
         coarse = np.round((target + 0.5) * scale - (1 << SUBPIXEL_SHIFT) * 0.5).astype(np.int32)
-        for k in np.flatnonzero(valid):
-            cv2.fillConvexPoly(ids, coarse[self.triangles[k]], int(k + 1), lineType=cv2.LINE_8, shift=SUBPIXEL_SHIFT)
+        corners = coarse[self.triangles]  # (M, 3, 2) fixed-point vertices
+        fill, line = cv2.fillConvexPoly, cv2.LINE_8
+        for k in np.flatnonzero(valid).tolist():
+            fill(ids, corners[k], k + 1, line, SUBPIXEL_SHIFT)
         # Row 0: pixels no triangle covers keep their place (identity).
         table = np.concatenate([np.array([[[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]]), affines]).reshape(-1, 6)
         coeffs = table[ids.ravel()]  # (P, 6): rows of the 3x2 affine
