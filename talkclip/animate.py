@@ -273,9 +273,21 @@ def animate_portrait(
     model, model_cfg = load_model(checkpoint)
     lap("load_model")
 
-    # 3. Phonemes, then coefficients.
+    # 3. Phonemes, then coefficients. The text backbone (seconds of imports) loads in a thread
+    # meanwhile: pocketsphinx decodes in C, so part of the two overlaps.
+    loading = None
+    if backbone is None and (text is not None or intensity != 1.0):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from talkclip.model.text_backbone import load_text_backbone
+
+        pool = ThreadPoolExecutor(max_workers=1)
+        loading = pool.submit(load_text_backbone, model_cfg)
+        pool.shutdown(wait=False)
     phonemes, method = speech_phonemes(speech, transcript, fps, aligner_cfg or AlignerConfig(), progress)
     lap("align")
+    if loading is not None:
+        backbone = loading.result()
     expression = style_expressions(model, phonemes, text=text, text_to=text_to, style_clip=clip_expression,
                                    intensity=intensity, backbone=backbone)
     n_frames = len(expression)
