@@ -42,6 +42,7 @@ SILENT_PEAK = 10 ** (-60 / 20)  # a peak below -60 dBFS is silence (or a muted t
 NEUTRAL_TEXT = "A person speaks with a neutral expression."
 MAX_INTENSITY = 3.0
 RENDERERS = ("warp", "pirenderer")
+PIRENDERER_SIZE = 256  # StyleTalk's PIRenderer was trained on 256 px crops
 AUDIO_FORMATS = "wav, flac, mp3, m4a/aac, ogg/opus, or the audio track of mp4/mov/mkv"
 
 
@@ -247,7 +248,7 @@ def animate_portrait(
 
     # 1. Inputs, before any model work.
     _check_arguments(out, text, text_to, style_clip, intensity, renderer, renderer_checkpoint, pose_from, size, fps)
-    crop_size = 256 if renderer == "pirenderer" else size  # PIRenderer was trained on 256 px crops
+    crop_size = PIRENDERER_SIZE if renderer == "pirenderer" else size
     portrait = crop_portrait(read_portrait(image), crop_size, where=f"portrait image {image}")
     speech = load_speech(audio_path)
     clip_expression, clip_space = (None, None)

@@ -247,3 +247,28 @@ def test_real_samples(files, styletalk_samples, tmp_path):
     result = animate_portrait(photo, speech, out, checkpoint=files["checkpoint"], text="A woman is sad.",
                               backbone=HashBackbone(), progress=False)
     _check_video(out, result.n_frames, 256)
+
+
+@pytest.mark.slow
+def test_pirenderer_path_for_a_bfm_model(files, tmp_path, monkeypatch):
+    """A BFM-space checkpoint through StyleTalk's PIRenderer (deterministic weights; 64 px to stay fast)."""
+    from pirenderer_reference import KEYS_FILE, deterministic_state_dict
+
+    shapes = [(k, v) for k, v in json.loads(KEYS_FILE.read_text())["state_dict"]]
+    torch.save({"net_G_ema": deterministic_state_dict(shapes)}, tmp_path / "renderer_checkpoint.pt")
+    n = 30
+    write_mat(tmp_path / "pose.mat", Coeffs3DMM(
+        identity=np.full((n, 80), 0.2, np.float32), expression=np.zeros((n, 64), np.float32),
+        texture=np.zeros((n, 80), np.float32), angles=np.zeros((n, 3), np.float32),
+        lighting=np.zeros((n, 27), np.float32), translation=np.zeros((n, 3), np.float32),
+        transform_params=np.tile(np.float32([256, 256, 1, 128, 128]), (n, 1))))
+    write_wav(tmp_path / "short.wav", files["speech"][: SR], SR)
+    monkeypatch.setattr(animate, "PIRENDERER_SIZE", 64)
+    out = tmp_path / "pirenderer.mp4"
+    result = animate_portrait(files["image"], tmp_path / "short.wav", out, checkpoint=files["bfm_checkpoint"],
+                              text="A calm man.", renderer="pirenderer",
+                              renderer_checkpoint=tmp_path / "renderer_checkpoint.pt", pose_from=tmp_path / "pose.mat",
+                              backbone=HashBackbone(), progress=False)
+    _check_video(out, result.n_frames, 64)
+    record = json.loads(record_path(out).read_text())
+    assert record["renderer"]["name"] == "pirenderer" and record["expression_space"] == "bfm"

@@ -395,7 +395,7 @@ class PIRendererRenderer:
         self.generator = generator
         self.device = torch.device(device)
         self.batch_size = batch_size
-        source = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
+        source = torch.from_numpy(np.array(image)).permute(2, 0, 1).float() / 255.0
         self.source = ((source - 0.5) / 0.5)[None].to(self.device)  # ToTensor + Normalize(0.5, 0.5)
 
     @torch.no_grad()
