@@ -4,40 +4,37 @@
 
 1. checks every input before any model work: the output path, the style arguments, the photo
    (a face must be found: ``talkclip.portrait.detect``), the audio (not empty, not silent);
-2. per-frame phonemes from the speech (forced alignment with a transcript, phone recognition
-   without; audio longer than ``LONG_AUDIO_S`` is aligned in windows cut at quiet points);
+2. per-frame phonemes from the speech (``talkclip.generate.phonemes_from_speech``: forced alignment
+   with a transcript, phone recognition without, long speech streamed and recognised in windows);
 3. expression coefficients from the TalkCLIP checkpoint in the style of the text (T2SS) or of a
    reference clip (V2SS), optionally interpolated between two descriptions over time and scaled
    by an intensity (relative to the same speech in a neutral style);
 4. head pose: a little natural motion, or a reference clip's rotations;
-5. frames from the landmark-warp renderer (embedded-space models) or PIRenderer (BFM-space models,
-   with StyleTalk's weights), streamed into an H.264 mp4 with the input audio, marked as
-   synthetic, and a ``<name>.generation.json`` record beside it.
+5. frames from the landmark-warp renderer (embedded-space models; a BFM-space model only with
+   ``convert_space``, through the shipped BFM -> landmark map) or PIRenderer (BFM-space models, with
+   StyleTalk's weights), streamed into an H.264 mp4 with the input audio, marked as synthetic, and a
+   ``<name>.generation.json`` record beside it (both written together at the end).
 
 Memory does not grow with the video's length beyond the audio itself and the (T, 64) coefficients:
 frames are rendered and encoded one at a time.
 """
 from __future__ import annotations
 
-import itertools
+import contextlib
 import json
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from talkclip.atomic import write_text
+from talkclip.atomic import atomic_path, check_output_file
 from talkclip.config.alignment import AlignerConfig
-from talkclip.expression import COMPONENT_INDEX
-from talkclip.formats.media import MediaError, VideoWriter, read_audio
-from talkclip.phonemes import SIL_ID, PhoneInterval, intervals_to_frame_ids
-from talkclip.portrait.spaces import BFM, EMBEDDED
+from talkclip.expression import BFM_SPACE, COMPONENT_INDEX, EMBEDDED_SPACE
+from talkclip.formats.media import MediaError, read_audio, write_video
+from talkclip.generate import MAX_FPS
 
 SAMPLE_RATE = 16000
-LONG_AUDIO_S = 600.0  # longer speech is aligned in windows (phone recognition per window)
-ALIGN_WINDOW_S = 30.0
 SILENT_PEAK = 10 ** (-60 / 20)  # a peak below -60 dBFS is silence (or a muted track)
 NEUTRAL_TEXT = "A person speaks with a neutral expression."
 MAX_INTENSITY = 3.0
@@ -87,72 +84,19 @@ def load_speech(path: str | Path) -> np.ndarray:
     return audio
 
 
-def _quiet_cuts(audio: np.ndarray, window_s: float) -> list[int]:
-    """Sample indices that split ``audio`` into pieces of about ``window_s``, each cut at the
-    quietest 20 ms within 3 s (at most half a window) of the nominal cut (not inside a word, where possible)."""
-    hop = int(0.02 * SAMPLE_RATE)
-    cuts = [0]
-    step = int(window_s * SAMPLE_RATE)
-    search = min(int(3.0 * SAMPLE_RATE), step // 2)  # every piece is at least half a window long
-    while len(audio) - cuts[-1] > step + search:
-        nominal = cuts[-1] + step
-        lo, hi = nominal - search, min(nominal + search, len(audio) - hop)
-        energy = np.array([np.mean(audio[i : i + hop] ** 2) for i in range(lo, hi, hop)])
-        cuts.append(lo + int(np.argmin(energy)) * hop)
-    cuts.append(len(audio))
-    return cuts
-
-
-def speech_phonemes(audio: np.ndarray, transcript: str | None, fps: float, aligner_cfg: AlignerConfig,
-                    progress: bool = False) -> tuple[np.ndarray, str]:
-    """(T,) per-frame phoneme ids and the alignment method for 16 kHz speech."""
-    from talkclip.preprocess.alignment import AlignmentError, PhonemeAligner
-
-    n_frames = int(np.floor(len(audio) / SAMPLE_RATE * fps + 1e-6))
-    if n_frames < 1:
-        raise ValueError(f"speech is {len(audio) / SAMPLE_RATE:.3f} s long, shorter than one frame at {fps:g} fps")
-    aligner = PhonemeAligner(aligner_cfg)
-    duration = len(audio) / SAMPLE_RATE
-    if duration <= LONG_AUDIO_S:
-        try:
-            alignment = aligner.align(audio, SAMPLE_RATE, transcript)
-        except AlignmentError as exc:
-            raise ValueError(f"phoneme alignment failed: {exc}") from exc
-        return intervals_to_frame_ids(alignment.phones, n_frames, fps), alignment.method
-    if transcript is not None:
-        warnings.warn(f"speech is {duration / 60:.1f} min long (> {LONG_AUDIO_S / 60:.0f} min): it is aligned in "
-                      f"{ALIGN_WINDOW_S:.0f}-s windows by phone recognition; the transcript is not used", stacklevel=2)
-    from tqdm import tqdm
-
-    cuts = _quiet_cuts(audio, ALIGN_WINDOW_S)
-    phones: list[PhoneInterval] = []
-    failed = 0
-    for start, stop in tqdm(list(itertools.pairwise(cuts)), desc="aligning speech", unit="window",
-                            disable=not progress):
-        offset = start / SAMPLE_RATE
-        try:
-            piece = aligner.align(audio[start:stop], SAMPLE_RATE, None)
-        except (AlignmentError, ValueError):
-            failed += 1  # a window without speech: its frames stay silent (SIL)
-            continue
-        phones += [PhoneInterval(p.phone, p.start + offset, p.end + offset) for p in piece.phones]
-    ids = intervals_to_frame_ids(phones, n_frames, fps) if phones else np.full(n_frames, SIL_ID, np.int64)
-    method = f"phone_recognition_windows({len(cuts) - 1}x{ALIGN_WINDOW_S:.0f}s, {failed} without speech)"
-    return ids, method
-
-
 def _smoothstep(n: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, n) if n > 1 else np.zeros(n)
     return t * t * (3 - 2 * t)
 
 
 def style_expressions(model, phonemes: np.ndarray, *, text: str | None, text_to: str | None,
-                      style_clip: np.ndarray | None, intensity: float, backbone=None) -> np.ndarray:
+                      style_clip: np.ndarray | None, intensity: float, backbone=None, **clip_space) -> np.ndarray:
     """(T, 64) coefficients for the speech in the requested style (see the module docstring).
 
     ``text_to``: the style code moves from ``text``'s to ``text_to``'s over the clip (smoothstep);
     ``intensity``: e = e_neutral + intensity * (e_style - e_neutral), e_neutral being the same
     speech generated with :data:`NEUTRAL_TEXT` (1 = the model's own output, 0 = neutral speech).
+    ``clip_space``: ``style_space`` / ``style_source`` of the clip, checked against the model's.
     """
     import torch
 
@@ -163,7 +107,7 @@ def style_expressions(model, phonemes: np.ndarray, *, text: str | None, text_to:
     if needs_text and backbone is None:
         backbone = load_text_backbone(model.cfg)
     if style_clip is not None:
-        code = style_code(model, style_clip=style_clip)
+        code = style_code(model, style_clip=style_clip, **clip_space)
     else:
         code = style_code(model, text=text, backbone=backbone)
         if text_to is not None:
@@ -181,8 +125,7 @@ def _check_arguments(out: Path, text: str | None, text_to: str | None, style_cli
                      renderer: str, renderer_checkpoint, pose_from, size: int, fps: float) -> None:
     if out.suffix.lower() != ".mp4":
         raise ValueError(f"output {out}: expected a .mp4 file name")
-    if out.is_dir():
-        raise ValueError(f"output {out} is a folder; give the video's file name (e.g. {out / 'video.mp4'})")
+    check_output_file(out, "generate: output video")
     if (text is None) == (style_clip is None):
         raise ValueError("give exactly one style: a text description (text=) or a reference clip (style_clip=)")
     if text is not None and not text.strip():
@@ -198,8 +141,8 @@ def _check_arguments(out: Path, text: str | None, text_to: str | None, style_cli
                          "and a Deep3DFaceRecon .mat for pose and crop (pose_from=)")
     if size < 64 or size % 2 or size > 2048:
         raise ValueError(f"size must be an even number of pixels in 64..2048, got {size}")
-    if not (np.isfinite(fps) and 1.0 <= fps <= 120.0):
-        raise ValueError(f"fps must be in 1..120, got {fps}")
+    if not (np.isfinite(fps) and 1.0 <= fps <= MAX_FPS):
+        raise ValueError(f"fps must be in 1..{MAX_FPS:g}, got {fps}")
 
 
 def animate_portrait(
@@ -211,9 +154,12 @@ def animate_portrait(
     text: str | None = None,
     text_to: str | None = None,
     style_clip: str | Path | None = None,
+    style_space: str | None = None,
+    convert_style_space: bool = False,
     intensity: float = 1.0,
     transcript: str | None = None,
     renderer: str = "warp",
+    convert_space: bool = False,
     renderer_checkpoint: str | Path | None = None,
     pose_from: str | Path | None = None,
     pose_fps: float | None = None,
@@ -225,16 +171,21 @@ def animate_portrait(
     backbone=None,
     progress: bool = True,
 ) -> AnimationResult:
-    """Animate the face in ``image`` speaking ``audio`` in a described style; writes ``out`` (.mp4)."""
+    """Animate the face in ``image`` speaking ``audio`` in a described style; writes ``out`` (.mp4).
+
+    ``style_space`` / ``convert_style_space``: as ``talkclip generate --style-space`` /
+    ``--convert-style-space`` for a style clip. ``convert_space``: let a BFM-space checkpoint drive
+    the landmark warp through the shipped BFM -> landmark map (an approximation, recorded).
+    """
     from tqdm import tqdm
 
+    from talkclip.generate import _style_source, phonemes_from_speech
     from talkclip.inference import load_model
     from talkclip.portrait.detect import crop_portrait
     from talkclip.portrait.image import read_portrait
     from talkclip.portrait.motion import idle_head_motion, loudness_envelope, reference_pose
     from talkclip.portrait.provenance import VisibleMark, synthetic_metadata
-    from talkclip.portrait.spaces import checkpoint_expression_space, style_clip_from_file
-    from talkclip.training.checkpoint import load_checkpoint
+    from talkclip.preprocess.spaces import read_style_clip
 
     out, image, audio_path = Path(out), Path(image), Path(audio)
     seconds: dict[str, float] = {}
@@ -251,27 +202,27 @@ def animate_portrait(
     crop_size = PIRENDERER_SIZE if renderer == "pirenderer" else size
     portrait = crop_portrait(read_portrait(image), crop_size, where=f"portrait image {image}")
     speech = load_speech(audio_path)
-    clip_expression, clip_space = (None, None)
-    if style_clip is not None:
-        clip_expression, clip_space = style_clip_from_file(style_clip)
+    clip = read_style_clip(style_clip, space=style_space) if style_clip is not None else None
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"checkpoint {checkpoint} does not exist (train one with `talkclip train`, or "
                                 "`dvc repro train`: models/train/checkpoints/final.pt)")
     lap("inputs")
 
     # 2. The model and its expression space: the renderer must understand it.
-    space = checkpoint_expression_space(load_checkpoint(checkpoint), str(checkpoint))
-    if renderer == "warp" and space != EMBEDDED:
-        raise ValueError(f"checkpoint {checkpoint} generates {space.upper()} expression coefficients; the landmark-warp "
-                         "renderer can only draw the embedded face model's space (no BFM basis ships here). Use "
-                         "renderer='pirenderer' (--renderer pirenderer) with StyleTalk's PIRenderer weights")
-    if renderer == "pirenderer" and space != BFM:
-        raise ValueError(f"checkpoint {checkpoint} generates {space} expression coefficients; PIRenderer was trained on "
-                         "BFM coefficients (Deep3DFaceRecon fits). Use the landmark-warp renderer for this model")
-    if clip_space is not None and clip_space != space:
-        raise ValueError(f"style clip {style_clip} holds {clip_space} coefficients but checkpoint {checkpoint} works in "
-                         f"the {space} space; give a reference clip of the same kind")
     model, model_cfg = load_model(checkpoint)
+    space = model.expression_space
+    space_conversion = None
+    if renderer == "warp" and space != EMBEDDED_SPACE and not convert_space:
+        raise ValueError(
+            f"checkpoint {checkpoint} generates {space!r} expression coefficients; the landmark-warp renderer "
+            "draws the embedded face model's space. Either convert them through the shipped BFM -> landmark "
+            "map (convert_space=True, --convert-space; an approximation: held-out R^2 about 0.4, see "
+            "talkclip/metrics/space_map.py) or use renderer='pirenderer' (--renderer pirenderer) with "
+            "StyleTalk's PIRenderer weights")
+    if renderer == "pirenderer" and space != BFM_SPACE:
+        raise ValueError(f"checkpoint {checkpoint} generates {space!r} expression coefficients; PIRenderer was "
+                         "trained on BFM coefficients (Deep3DFaceRecon fits). Use the landmark-warp renderer")
+    style, style_conversion = _style_source(clip, space, convert_style_space)
     lap("load_model")
 
     # 3. Phonemes, then coefficients. The text backbone (seconds of imports) loads in a thread
@@ -285,13 +236,22 @@ def animate_portrait(
         pool = ThreadPoolExecutor(max_workers=1)
         loading = pool.submit(load_text_backbone, model_cfg)
         pool.shutdown(wait=False)
-    phonemes, method = speech_phonemes(speech, transcript, fps, aligner_cfg or AlignerConfig(), progress)
+    _, phonemes, method, reliability = phonemes_from_speech(audio_path, transcript, fps, aligner_cfg or AlignerConfig(),
+                                                            keep_audio=False, progress=progress)
     lap("align")
     if loading is not None:
         backbone = loading.result()
-    expression = style_expressions(model, phonemes, text=text, text_to=text_to, style_clip=clip_expression,
-                                   intensity=intensity, backbone=backbone)
+    clip_space = {k: style[k] for k in ("style_space", "style_source") if k in style}
+    expression = style_expressions(model, phonemes, text=text, text_to=text_to, style_clip=style.get("style_clip"),
+                                   intensity=intensity, backbone=backbone, **clip_space)
     n_frames = len(expression)
+    if renderer == "warp" and space != EMBEDDED_SPACE:
+        from talkclip.metrics.space_map import conversion_residual, convert_expression
+
+        space_conversion = {"from": space, "to": EMBEDDED_SPACE, "method": "least squares through the landmark maps",
+                            "unexplained_landmark_motion": round(conversion_residual(expression, space,
+                                                                                     EMBEDDED_SPACE), 3)}
+        expression = convert_expression(expression, space, EMBEDDED_SPACE)
     lap("generate")
 
     # 4. Pose, 5. the renderer, frames streamed into the video.
@@ -305,9 +265,9 @@ def animate_portrait(
         warp = PortraitWarpRenderer(portrait.image, portrait.landmarks)
         frames = warp.frames(expression, pose)
         renderer_info = {"name": warp.name, "kind": "2D landmark-driven piecewise-affine warp of the photo with a "
-                         "painted mouth interior (not a neural renderer)",
-                         "photo_rest_mouth": {name: round(float(warp.rest_expression[COMPONENT_INDEX[name]]), 3)
-                                              for name in ("lips_part", "jaw_open")}}
+                         "painted mouth interior (not a neural renderer)", "space_conversion": space_conversion,
+                         "photo_rest_state": {name: round(float(warp.rest_expression[COMPONENT_INDEX[name]]), 3)
+                                              for name in ("lips_part", "jaw_open", "lip_corner_pull_l")}}
         pose_info = {"source": str(pose_from) if pose_from else "idle motion", "seed": seed}
     else:
         from talkclip.formats.mat3dmm import read_mat
@@ -320,39 +280,32 @@ def animate_portrait(
         renderer_info = {"name": pirenderer.name, "kind": "PIRenderer (StyleTalk's release)",
                          "checkpoint": str(renderer_checkpoint)}
         pose_info = {"source": str(pose_from), "pose9": "angles, translation, crop copied as given"}
-    audio_track = speech[: round(n_frames / fps * SAMPLE_RATE)]
     mark = VisibleMark((crop_size, crop_size)) if visible_mark else None
-    style_info = {"text": text, "text_to": text_to, "style_clip": str(style_clip) if style_clip else None,
-                  "intensity": intensity, "neutral_reference": NEUTRAL_TEXT if intensity != 1.0 else None}
+    style_info = {"text": text, "text_to": text_to, "style_clip": style.get("style_source"),
+                  "style_conversion": style_conversion, "intensity": intensity,
+                  "neutral_reference": NEUTRAL_TEXT if intensity != 1.0 else None}
     description = f"TalkCLIP Lab, renderer {renderer_info['name']}, style " + (
         f"text {text!r}" + (f" -> {text_to!r}" if text_to else "") if text is not None else f"clip {style_clip}")
-    with VideoWriter(out, fps, crop_size, crop_size, audio=audio_track, sample_rate=SAMPLE_RATE, preset="veryfast",
-                     metadata=synthetic_metadata(description)) as writer:
-        for frame in tqdm(frames, total=n_frames, desc="rendering", unit="frame", disable=not progress):
-            writer.write(mark.apply(frame) if mark is not None else frame)
-    lap("render")
-
-    record = record_path(out)
     left, top, side = portrait.source_box
-    write_text(record, json.dumps({
-        "synthetic": True,
-        "video": out.name,
-        "image": str(image),
-        "audio": str(audio_path),
-        "transcript": transcript,
-        "style": style_info,
-        "checkpoint": str(checkpoint),
+    record = {
+        "synthetic": True, "video": out.name, "image": str(image), "audio": str(audio_path), "transcript": transcript,
+        "style": style_info, "checkpoint": str(checkpoint),
         "model": {"d_model": model_cfg.d_model, "text_backbone": model_cfg.text_backbone},
-        "expression_space": space,
-        "renderer": renderer_info,
-        "pose": pose_info,
-        "phonemes": method,
-        "fps": fps,
-        "frames": n_frames,
-        "size": crop_size,
+        "expression_space": space, "renderer": renderer_info, "pose": pose_info, "phonemes": method,
+        "phoneme_reliability": reliability.to_dict(), "fps": fps, "frames": n_frames, "size": crop_size,
         "face": {"faces_found": portrait.detection.n_faces, "box": [round(v, 1) for v in portrait.detection.box],
                  "crop": {"left": round(left, 1), "top": round(top, 1), "side": round(side, 1)}},
         "visible_mark": visible_mark,
-        "seconds": seconds,
-    }, indent=2) + "\n")
-    return AnimationResult(out, record, n_frames, fps, seconds)
+    }
+    frames = tqdm(frames, total=n_frames, desc="rendering", unit="frame", disable=not progress)
+    if mark is not None:
+        frames = (mark.apply(frame) for frame in frames)
+    # The video and its record are written to temporary files and renamed together: nothing half-written.
+    with contextlib.ExitStack() as outputs:
+        video_tmp = outputs.enter_context(atomic_path(out))
+        record_tmp = outputs.enter_context(atomic_path(record_path(out)))
+        write_video(video_tmp, frames, fps, audio=speech[: round(n_frames / fps * SAMPLE_RATE)],
+                    sample_rate=SAMPLE_RATE, preset="veryfast", metadata=synthetic_metadata(description))
+        lap("render")
+        record_tmp.write_text(json.dumps({**record, "seconds": seconds}, indent=2) + "\n")
+    return AnimationResult(out, record_path(out), n_frames, fps, seconds)

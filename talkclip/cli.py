@@ -207,10 +207,11 @@ def cmd_generate(args: argparse.Namespace) -> None:
     aligner = load_section(args.params, "preprocess", PreprocessConfig).aligner
     if args.image:
         return cmd_generate_image(args, aligner)
-    portrait_only = [name for name in ("text_to", "renderer_checkpoint", "pose_from") if getattr(args, name)]
-    if portrait_only or args.mark or args.intensity != 1.0 or args.renderer != "warp":
-        raise ValueError("--text-to, --intensity, --renderer, --renderer-checkpoint, --pose-from and --mark "
-                         "apply to --image (a photo)")
+    portrait_only = [name for name in ("text_to", "renderer_checkpoint", "pose_from", "pose_fps", "mark",
+                                       "convert_space") if getattr(args, name)]
+    if portrait_only or args.intensity != 1.0 or args.renderer != "warp":
+        raise ValueError("--text-to, --intensity, --renderer, --convert-space, --renderer-checkpoint, --pose-from, "
+                         "--pose-fps and --mark apply to --image (a photo)")
     if args.image_size is None:
         args.image_size = 128
     style_clip = None
@@ -229,8 +230,6 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_generate_image(args: argparse.Namespace, aligner) -> None:
     """``talkclip generate --image``: a photo, speech and a style -> a talking-head mp4."""
-    import warnings
-
     from talkclip.animate import animate_portrait
 
     if args.audio is None:
@@ -240,17 +239,13 @@ def cmd_generate_image(args: argparse.Namespace, aligner) -> None:
     out = Path(args.out)
     if out.suffix.lower() != ".mp4":
         out = out / f"{Path(args.image).stem}.mp4"  # a folder: the video is named after the photo
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = lambda message, *rest, **kw: print(f"talkclip generate: warning: {message}",
-                                                                  file=sys.stderr)
-        result = animate_portrait(
-            args.image, args.audio, out, checkpoint=args.checkpoint, text=args.text, text_to=args.text_to,
-            style_clip=args.style_clip, intensity=args.intensity, transcript=args.transcript, renderer=args.renderer,
-            renderer_checkpoint=args.renderer_checkpoint, pose_from=args.pose_from, pose_fps=args.pose_fps,
-            size=args.image_size or 256,
-            fps=args.fps, visible_mark=args.mark, seed=args.seed, aligner_cfg=aligner,
-        )
+    result = animate_portrait(
+        args.image, args.audio, out, checkpoint=args.checkpoint, text=args.text, text_to=args.text_to,
+        style_clip=args.style_clip, style_space=args.style_space, convert_style_space=args.convert_style_space,
+        intensity=args.intensity, transcript=args.transcript, renderer=args.renderer, convert_space=args.convert_space,
+        renderer_checkpoint=args.renderer_checkpoint, pose_from=args.pose_from, pose_fps=args.pose_fps,
+        size=args.image_size or 256, fps=args.fps, visible_mark=args.mark, seed=args.seed, aligner_cfg=aligner,
+    )
     print(f"{result.n_frames} frames at {result.fps:g} fps -> {result.video} (record: {result.record})")
 
 
@@ -547,6 +542,9 @@ def build_parser() -> argparse.ArgumentParser:
     photo.add_argument("--renderer", choices=["warp", "pirenderer"], default="warp",
                        help="warp: landmark warp of the photo (embedded-space models); pirenderer: StyleTalk's "
                        "PIRenderer (BFM-space models, needs --renderer-checkpoint and --pose-from)")
+    photo.add_argument("--convert-space", action="store_true",
+                       help="let a BFM-space checkpoint drive the warp: its coefficients are converted to the "
+                       "embedded space through the shipped BFM -> landmark map (an approximation, recorded)")
     photo.add_argument("--renderer-checkpoint", default=None, help="PIRenderer weights (StyleTalk's "
                        "renderer_checkpoint.pt)")
     photo.add_argument("--pose-from", default=None, help="copy head rotations from a .mat (Deep3DFaceRecon) or .npz "

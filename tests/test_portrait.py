@@ -21,7 +21,6 @@ from talkclip.portrait.motion import idle_head_motion, loudness_envelope, refere
 from talkclip.portrait.mouth import MouthInterior
 from talkclip.portrait.provenance import VisibleMark, synthetic_metadata
 from talkclip.portrait.renderer import EYE_L, EYE_R, INNER_LIPS, OUTER_LIPS, PortraitWarpRenderer
-from talkclip.portrait.spaces import BFM, EMBEDDED, checkpoint_expression_space, style_clip_from_file
 from talkclip.portrait.warp import PiecewiseAffineWarp, constrained_triangulation
 
 
@@ -242,7 +241,7 @@ def test_mouth_interior(portrait):
     assert np.array_equal(painted[: y - 20], portrait.image[: y - 20])  # nothing outside the mouth
 
 
-# --- motion, marking, spaces --------------------------------------------------------------------
+# --- motion, marking --------------------------------------------------------------------
 
 
 def test_idle_motion_and_reference_pose(tmp_path):
@@ -265,6 +264,8 @@ def test_idle_motion_and_reference_pose(tmp_path):
     assert pose.shape == (60, 6) and np.allclose(pose[0], 0) and np.allclose(pose[:, 3:], 0)
     np.testing.assert_allclose(pose[29, :3], [-0.1, 0.2, 0.0], atol=1e-6)  # yaw <- y, pitch <- x, roll <- z
     np.testing.assert_allclose(pose[30, :3], pose[29, :3], atol=1e-6)  # played back and forth, no jump
+    write_mat(tmp_path / "embedded.mat", fit, expression_space="embedded")  # the corpus writes yaw, pitch, roll
+    np.testing.assert_allclose(reference_pose(tmp_path / "embedded.mat", 60, 25.0)[29, :3], [0.2, -0.1, 0.0], atol=1e-6)
     np.savez(tmp_path / "clip.npz", pose=np.tile([0.1, 0.0, 0.0, 0, 0, 0], (10, 1)), fps=25.0)
     assert np.allclose(reference_pose(tmp_path / "clip.npz", 5, 25.0), 0)
     with pytest.raises(ValueError, match="expected a Deep3DFaceRecon .mat"):
@@ -278,27 +279,3 @@ def test_visible_mark_and_metadata():
     assert len(changed) > 100 and changed[:, 0].min() > 200 and changed[:, 1].min() > 120  # bottom-right only
     tags = synthetic_metadata("made by a test")
     assert tags["comment"].startswith("synthetic") and tags["description"] == "made by a test"
-
-
-def test_expression_spaces(tmp_path):
-    assert checkpoint_expression_space({"config": {"model": {}}}) == EMBEDDED  # written before the key existed
-    assert checkpoint_expression_space({"config": {"data": {"expression_space": "bfm"}}}) == BFM
-    assert checkpoint_expression_space({"expression_space": "bfm", "config": {}}) == BFM
-    with pytest.raises(ValueError, match="unknown expression space 'flame'"):
-        checkpoint_expression_space({"config": {"expression_space": "flame"}}, "x.pt")
-    n = 12
-    real = Coeffs3DMM(identity=np.full((n, 80), 0.3, np.float32), expression=np.ones((n, 64), np.float32),
-                      texture=np.zeros((n, 80), np.float32), angles=np.zeros((n, 3), np.float32),
-                      lighting=np.zeros((n, 27), np.float32), translation=np.zeros((n, 3), np.float32),
-                      transform_params=np.ones((n, 5), np.float32))
-    write_mat(tmp_path / "real.mat", real)
-    clip, space = style_clip_from_file(tmp_path / "real.mat")
-    assert clip.shape == (n, 64) and space == BFM
-    write_mat(tmp_path / "embedded.mat", Coeffs3DMM.from_expression_pose(np.ones((n, 64)), np.zeros((n, 3)),
-                                                                          np.zeros((n, 3))))
-    assert style_clip_from_file(tmp_path / "embedded.mat")[1] == EMBEDDED
-    np.savez(tmp_path / "clip.npz", expression=np.zeros((n, 64), np.float32))
-    assert style_clip_from_file(tmp_path / "clip.npz")[1] == EMBEDDED
-    with pytest.raises(ValueError, match="no 'expression' entry"):
-        np.savez(tmp_path / "bad.npz", pose=np.zeros(3))
-        style_clip_from_file(tmp_path / "bad.npz")

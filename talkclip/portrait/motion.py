@@ -72,17 +72,17 @@ def reference_pose(path: str | Path, n_frames: int, fps: float, reference_fps: f
     ``reference_fps``: the frame rate of a ``.mat`` (which does not store one); default 25 (MEAD fits
     as DreamTalk ships them; StyleTalk's samples are 30). ``.npz`` files carry their own ``fps``.
     """
+    from talkclip.expression import BFM_SPACE
     from talkclip.formats.mat3dmm import read_mat
-    from talkclip.portrait.spaces import BFM, mat_expression_space
+    from talkclip.preprocess.spaces import coeffs_file_space
     from talkclip.preprocess.timing import resample_frames
 
     path = Path(path)
     if path.suffix.lower() == ".mat":
-        coeffs = read_mat(path)
-        angles = coeffs.angles.astype(np.float64)
+        angles = read_mat(path).angles.astype(np.float64)
         # A real fit stores rotations about x, y, z (pitch, yaw, roll); the embedded corpus writes
-        # its own pose order (yaw, pitch, roll) into the same slot.
-        rotations = angles[:, [1, 0, 2]] if mat_expression_space(coeffs.identity) == BFM else angles
+        # its own pose order (yaw, pitch, roll) into the same slot (talkclip.preprocess.spaces tells them apart).
+        rotations = angles[:, [1, 0, 2]] if coeffs_file_space(path)[0] == BFM_SPACE else angles
         source_fps = float(reference_fps or 25.0)
     elif path.suffix.lower() == ".npz":
         if not path.is_file():
