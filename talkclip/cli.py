@@ -205,6 +205,15 @@ def cmd_generate(args: argparse.Namespace) -> None:
     from talkclip.generate import generate
 
     aligner = load_section(args.params, "preprocess", PreprocessConfig).aligner
+    if args.image:
+        return cmd_generate_image(args, aligner)
+    portrait_only = [name for name in ("text_to", "renderer_checkpoint", "pose_from", "pose_fps", "mark",
+                                       "convert_space") if getattr(args, name)]
+    if portrait_only or args.intensity != 1.0 or args.renderer != "warp":
+        raise ValueError("--text-to, --intensity, --renderer, --convert-space, --renderer-checkpoint, --pose-from, "
+                         "--pose-fps and --mark apply to --image (a photo)")
+    if args.image_size is None:
+        args.image_size = 128
     style_clip = None
     if args.style_clip:
         from talkclip.preprocess.spaces import read_style_clip
@@ -217,6 +226,27 @@ def cmd_generate(args: argparse.Namespace) -> None:
     )
     print(f"{len(result.expression)} frames at {result.fps:g} fps (phonemes: {result.method}) -> {args.out}"
           + (f", video {result.video}" if result.video else ""))
+
+
+def cmd_generate_image(args: argparse.Namespace, aligner) -> None:
+    """``talkclip generate --image``: a photo, speech and a style -> a talking-head mp4."""
+    from talkclip.animate import animate_portrait
+
+    if args.audio is None:
+        raise ValueError("--image needs the speech as --audio (its sound goes into the video)")
+    if args.identity:
+        raise ValueError("give either --image (a photo) or --identity (an embedded-corpus face), not both")
+    out = Path(args.out)
+    if out.suffix.lower() != ".mp4":
+        out = out / f"{Path(args.image).stem}.mp4"  # a folder: the video is named after the photo
+    result = animate_portrait(
+        args.image, args.audio, out, checkpoint=args.checkpoint, text=args.text, text_to=args.text_to,
+        style_clip=args.style_clip, style_space=args.style_space, convert_style_space=args.convert_style_space,
+        intensity=args.intensity, transcript=args.transcript, renderer=args.renderer, convert_space=args.convert_space,
+        renderer_checkpoint=args.renderer_checkpoint, pose_from=args.pose_from, pose_fps=args.pose_fps,
+        size=args.image_size or 256, fps=args.fps, visible_mark=args.mark, seed=args.seed, aligner_cfg=aligner,
+    )
+    print(f"{result.n_frames} frames at {result.fps:g} fps -> {result.video} (record: {result.record})")
 
 
 def cmd_selfdriven(args: argparse.Namespace) -> None:
@@ -480,9 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also write the comparison table as CSV here")
     p.set_defaults(func=cmd_gate)
 
-    p = sub.add_parser("generate", help="speech + text description -> expression coefficients (and a video)")
+    p = sub.add_parser("generate", help="speech + text description -> expression coefficients and a video "
+                       "(of a photo with --image, or of an embedded-corpus face with --identity)")
     p.add_argument("--params", default="params.yaml", help="parameters file (aligner settings)")
-    p.add_argument("--checkpoint", required=True, help="a training checkpoint (e.g. models/train/checkpoints/final.pt)")
+    p.add_argument("--checkpoint", default="models/train/checkpoints/final.pt", help="a training checkpoint")
     style = p.add_mutually_exclusive_group(required=True)
     style.add_argument("--text", help='speaking-style description, e.g. "A woman is furious."')
     style.add_argument("--style-clip", help="a reference .mat (Deep3DFaceRecon) or processed clip .npz whose style "
@@ -499,8 +530,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transcript", default=None, help="what is said (forced alignment); without it, phone recognition")
     p.add_argument("--fps", type=float, default=25.0)
     p.add_argument("--identity", default=None, help="embedded-corpus sidecar .npz whose face renders the video")
-    p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--out", default="generated")
+    p.add_argument("--image", default=None, help="a portrait photo (png/jpg/webp/...) to animate")
+    p.add_argument("--image-size", type=int, default=None, help="frame size in pixels (128 with --identity, "
+                   "256 with --image)")
+    p.add_argument("-o", "--out", default="generated", help="output folder; with --image also a .mp4 file name")
+    photo = p.add_argument_group("with --image")
+    photo.add_argument("--text-to", default=None, help="a second description: the style moves from --text to it "
+                       "over the clip")
+    photo.add_argument("--intensity", type=float, default=1.0, help="style strength relative to neutral speech "
+                       "(0 neutral, 1 as generated, up to 3)")
+    photo.add_argument("--renderer", choices=["warp", "pirenderer"], default="warp",
+                       help="warp: landmark warp of the photo (embedded-space models); pirenderer: StyleTalk's "
+                       "PIRenderer (BFM-space models, needs --renderer-checkpoint and --pose-from)")
+    photo.add_argument("--convert-space", action="store_true",
+                       help="let a BFM-space checkpoint drive the warp: its coefficients are converted to the "
+                       "embedded space through the shipped BFM -> landmark map (an approximation, recorded)")
+    photo.add_argument("--renderer-checkpoint", default=None, help="PIRenderer weights (StyleTalk's "
+                       "renderer_checkpoint.pt)")
+    photo.add_argument("--pose-from", default=None, help="copy head rotations from a .mat (Deep3DFaceRecon) or .npz "
+                       "clip; default: gentle natural motion")
+    photo.add_argument("--pose-fps", type=float, default=None, help="frame rate of a --pose-from .mat (default 25; "
+                       "StyleTalk's samples are 30)")
+    photo.add_argument("--mark", action="store_true", help="burn a visible 'AI-generated' label into the frames")
+    photo.add_argument("--seed", type=int, default=0, help="seed of the natural head motion")
     p.set_defaults(func=cmd_generate)
 
     # Listed here for --help; `main` hands its arguments to the evaluator's own parser, so that the

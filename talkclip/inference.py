@@ -74,16 +74,38 @@ def generate_coefficients(
     when both it and the model's (:func:`load_model`) are known they must be the same
     (ExpressionSpaceError naming ``style_source`` and the checkpoint otherwise).
     """
-    if (text is None) == (style_clip is None):
-        raise ValueError("generate_coefficients: give exactly one of text= or style_clip=")
+    ids = check_phonemes(phonemes)
     if chunk_frames < 1:
         raise ValueError(f"generate_coefficients: chunk_frames must be >= 1, got {chunk_frames}")
+    style = style_code(model, text=text, style_clip=style_clip, style_space=style_space, style_source=style_source,
+                       backbone=backbone, device=device)
+    return decode_coefficients(model, ids, style, chunk_frames=chunk_frames)
+
+
+def check_phonemes(phonemes: np.ndarray) -> np.ndarray:
     ids = np.asarray(phonemes)
     if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
         raise ValueError(f"generate_coefficients: phonemes must be a 1-D integer array (T,), got {ids.dtype} {ids.shape}")
     if ids.size and (ids.min() < 0 or ids.max() >= N_PHONEMES):
         raise ValueError(f"generate_coefficients: phoneme ids must be in 0..{N_PHONEMES - 1}, "
                          f"got {int(ids.min())}..{int(ids.max())}")
+    return ids
+
+
+@torch.no_grad()
+def style_code(
+    model: TalkCLIP,
+    *,
+    text: str | None = None,
+    style_clip: np.ndarray | None = None,
+    style_space: str | None = None,
+    style_source: str = "the style clip",
+    backbone=None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The (1, text_dim) style code of a description (T2SS) or of a style clip (V2SS)."""
+    if (text is None) == (style_clip is None):
+        raise ValueError("generate_coefficients: give exactly one of text= or style_clip=")
     cfg = model.cfg
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
@@ -99,27 +121,52 @@ def generate_coefficients(
             if backbone.dim != model.text_dim:
                 raise ValueError(f"generate_coefficients: backbone {backbone.name} gives {backbone.dim}-d embeddings, "
                                  f"the model was trained with {model.text_dim}-d ones")
-            style = model.text_style(backbone.embed([text]).to(device))
-        else:
-            space, model_source = model_space(model)
-            if style_space is not None and space is not None:
-                require_same_space(space, model_source, style_space, style_source)
-            clip = np.asarray(style_clip, dtype=np.float32)
-            if clip.ndim != 2 or clip.shape[1] != cfg.expression_dim or clip.shape[0] < 1:
-                raise ValueError(f"generate_coefficients: style_clip must be (S >= 1, {cfg.expression_dim}), got {clip.shape}")
-            if not np.isfinite(clip).all():
-                raise ValueError("generate_coefficients: style_clip contains NaN/inf")
-            expression, pad_mask = crop_or_pad_style_clip(clip, cfg.style_max_frames)
-            style = model.video_style(expression[None].to(device), pad_mask[None].to(device))
+            return model.text_style(backbone.embed([text]).to(device))
+        space, model_source = model_space(model)
+        if style_space is not None and space is not None:
+            require_same_space(space, model_source, style_space, style_source)
+        clip = np.asarray(style_clip, dtype=np.float32)
+        if clip.ndim != 2 or clip.shape[1] != cfg.expression_dim or clip.shape[0] < 1:
+            raise ValueError(f"generate_coefficients: style_clip must be (S >= 1, {cfg.expression_dim}), got {clip.shape}")
+        if not np.isfinite(clip).all():
+            raise ValueError("generate_coefficients: style_clip contains NaN/inf")
+        expression, pad_mask = crop_or_pad_style_clip(clip, cfg.style_max_frames)
+        return model.video_style(expression[None].to(device), pad_mask[None].to(device))
+    finally:
+        model.train(was_training)
 
-        n_frames, w = len(ids), cfg.window
+
+@torch.no_grad()
+def decode_coefficients(model: TalkCLIP, phonemes: np.ndarray, style: torch.Tensor,
+                        chunk_frames: int = 256) -> np.ndarray:
+    """(T,) phoneme ids + a style code -> (T, 64) coefficients, in chunks of ``chunk_frames``.
+
+    ``style`` is (1, text_dim) for the whole sequence, or (T, text_dim): one code per frame (a
+    style that changes over time, e.g. interpolated between two descriptions). A frame's output
+    depends only on its phoneme window and its code, so both give the same result for equal codes.
+    """
+    ids = check_phonemes(phonemes)
+    cfg = model.cfg
+    n_frames, w = len(ids), cfg.window
+    if style.dim() != 2 or style.shape[0] not in (1, n_frames) or style.shape[1] != model.text_dim:
+        raise ValueError(f"decode_coefficients: style must be (1, {model.text_dim}) or ({n_frames}, {model.text_dim}), "
+                         f"got {tuple(style.shape)}")
+    per_frame = style.shape[0] == n_frames and n_frames > 1
+    device = style.device
+    was_training = model.training
+    model.eval()
+    try:
         output = np.empty((n_frames, cfg.expression_dim), np.float32)
         # SIL-padded once; frame t's window is padded[t : t + 2w + 1].
         padded = F.pad(torch.as_tensor(ids, dtype=torch.int64), (w, w), value=SIL_ID)
         for start in range(0, n_frames, chunk_frames):
             stop = min(start + chunk_frames, n_frames)
-            windows = padded[start : stop + 2 * w].unfold(0, 2 * w + 1, 1)  # (stop - start, 2w+1)
-            output[start:stop] = model.decode(windows[None].to(device), style)[0].float().cpu().numpy()
+            windows = padded[start : stop + 2 * w].unfold(0, 2 * w + 1, 1).to(device)  # (stop - start, 2w+1)
+            if per_frame:  # every frame its own batch item with its own style code
+                decoded = model.decode(windows[:, None], style[start:stop])[:, 0]
+            else:
+                decoded = model.decode(windows[None], style)[0]
+            output[start:stop] = decoded.float().cpu().numpy()
         return output
     finally:
         model.train(was_training)

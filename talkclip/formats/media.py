@@ -323,6 +323,7 @@ def write_video(
     crf: int = 18,
     preset: str = "medium",
     threads: int = 1,
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Write (T, H, W, 3) uint8 RGB frames as an H.264 yuv420p mp4, with an optional mono AAC track.
 
@@ -332,7 +333,8 @@ def write_video(
     ``audio`` is (n,) float in [-1, 1] (or int16) at ``sample_rate``. H and W must be even (4:2:0
     chroma). Written atomically; identical inputs give identical bytes on the same FFmpeg build.
     ``threads`` is the x264 thread count; keep it fixed for reproducible bytes (the bitstream
-    records it and x264's decisions depend on it). ``crf``/``preset`` are x264's.
+    records it and x264's decisions depend on it). ``crf``/``preset`` are x264's. ``metadata``
+    becomes the container's tags (mp4 keeps the standard ones: title, comment, description, ...).
     """
     path = Path(path)
     first, frame_iter = _first_frame(path, frames)
@@ -351,6 +353,7 @@ def write_video(
     with atomic_path(path) as tmp:
         try:
             with av.open(str(tmp), mode="w", format="mp4") as container:
+                container.metadata.update(metadata or {})
                 video = container.add_stream("libx264", rate=rate)
                 video.width, video.height, video.pix_fmt = width, height, "yuv420p"
                 video.codec_context.time_base = 1 / rate
