@@ -58,8 +58,9 @@ from talkclip.parallel import default_workers, run_tasks
 DEFAULT_CROP_SIZE = 256
 MIN_FRAMES_FOR_WORKERS = 500  # below 20 s of generated video, worker start-up costs more than it saves
 SUMMARY_SCHEMA_VERSION = 2
-METRIC_COLUMNS = ("ssim", "psnr", "cpbd", "f_lmd", "m_lmd", "sync_conf", "lse_d", "sync_offset", "csim", "lpips")
-SET_METRICS = ("fid", "fvd", "emotion_accuracy")  # one value per method (a set of videos), no per-video column
+METRIC_COLUMNS = ("ssim", "psnr", "cpbd", "f_lmd", "m_lmd", "sync_conf", "lse_d", "sync_offset", "csim", "lpips",
+                  "emotion_accuracy")
+SET_METRICS = ("fid", "fvd")  # one value per method (a set of videos), no per-video column
 # Papers name the sync columns differently; summary.json lists both names.
 METRIC_ALIASES = {"sync_conf": "LSE-C", "lse_d": "LSE-D", "csim": "CSIM"}
 FIXED_COLUMNS = ("name", "status", "error", "frames", "landmark_source", "ssim", "psnr", "cpbd", "f_lmd", "m_lmd")
@@ -196,24 +197,28 @@ def _per_video_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return per_video[ordered]
 
 
-def _set_metrics(rows: list[dict[str, Any]], labels: Mapping[str, str] | None) -> dict[str, float]:
+def _set_metrics(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """FID / FVD of a method: Fréchet distance of all its videos' features against their references'."""
     from talkclip.metrics.frechet import frechet_distance
 
     out: dict[str, float] = {}
     ok = [r for r in rows if r["status"] == "ok"]
-    for kind in ("fid", "fvd"):
+    for kind in SET_METRICS:
         pairs = [r["_features"][kind] for r in ok if kind in r.get("_features", {})]
         if pairs:
-            generated = np.concatenate([g for g, _ in pairs])
-            reference = np.concatenate([r for _, r in pairs])
-            out[kind] = frechet_distance(generated, reference)
-    predicted = {r["name"]: r["emotion_predicted"] for r in ok if "emotion_predicted" in r}
-    if predicted:
-        from talkclip.metrics.emotion import intended_emotion
-
-        hits = [predicted[name] == intended_emotion(name, labels) for name in predicted]
-        out["emotion_accuracy"] = float(np.mean(hits))
+            out[kind] = frechet_distance(np.concatenate([g for g, _ in pairs]), np.concatenate([r for _, r in pairs]))
     return out
+
+
+def _emotion_columns(rows: list[dict[str, Any]], intended: Mapping[str, str] | None) -> None:
+    """Per-video ``emotion_intended`` and ``emotion_accuracy`` (1/0; NaN when the intent is unknown)."""
+    from talkclip.metrics.emotion import intended_emotion
+
+    for row in rows:
+        if "emotion_predicted" in row:
+            row["emotion_intended"] = intended_emotion(row["name"], intended)
+            row["emotion_accuracy"] = (float(row["emotion_predicted"] == row["emotion_intended"])
+                                       if row["emotion_intended"] else np.nan)
 
 
 def summarise(per_video: pd.DataFrame, set_metrics: Mapping[str, float], settings: dict[str, Any],
@@ -354,6 +359,7 @@ def evaluate_methods(
         method_tasks = [(t, r) for t, r, m in zip(tasks, results, task_methods) if m == method]
         rows, seconds = _merge_rows([t for t, _ in method_tasks], [dict(r) for _, r in method_tasks])
         rows = sorted(rows + missing_rows[method], key=lambda r: r["name"])
+        _emotion_columns(rows, intended_emotions)
         per_video = _per_video_frame(rows)
         settings_record = {
             "method": method, "generated_dir": str(method_dirs[method]), "reference_dir": str(reference_dir),
@@ -363,7 +369,7 @@ def evaluate_methods(
             "allow_failures": allow_failures, "workers": n_workers,
             "seconds": round(time.perf_counter() - started, 3),
         }
-        summary = summarise(per_video, _set_metrics(rows, intended_emotions), settings_record, seconds)
+        summary = summarise(per_video, _set_metrics(rows), settings_record, seconds)
         summary["passed"] = bool(summary["n_failed"] == 0 or allow_failures)
         if method in targets:
             _write(targets[method], per_video, summary)
