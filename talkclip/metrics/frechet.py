@@ -33,7 +33,7 @@ def frechet_distance(features_1: np.ndarray, features_2: np.ndarray, eps: float 
     sigma_1 = np.atleast_2d(np.cov(features_1, rowvar=False))
     sigma_2 = np.atleast_2d(np.cov(features_2, rowvar=False))
     diff = mu_1 - mu_2
-    covmean, _ = linalg.sqrtm(sigma_1 @ sigma_2, disp=False)
+    covmean = linalg.sqrtm(sigma_1 @ sigma_2)
     if not np.isfinite(covmean).all():
         offset = np.eye(sigma_1.shape[0]) * eps
         covmean = linalg.sqrtm((sigma_1 + offset) @ (sigma_2 + offset))
