@@ -179,3 +179,14 @@ def test_arcface_iresnet_and_identity_similarity(tmp_path):
     assert identity_similarity(np.eye(3)[:1], np.eye(3)[:1] * 5) == pytest.approx(1.0)
     assert identity_similarity(np.eye(3)[:1], np.eye(3)[1:2]) == pytest.approx(0.0)
     assert sample_frames(100, 4).tolist() == [12, 37, 62, 87] and sample_frames(3, 10).tolist() == [0, 1, 2]
+
+
+def test_frechet_trace_term_equals_scipy_sqrtm():
+    """The eigen-decomposition route against pytorch-fid's scipy.linalg.sqrtm route (full-rank sets)."""
+    from scipy import linalg
+
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((60, 8)), rng.standard_normal((50, 8)) * 1.5 + 0.3
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    reference = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert frechet_distance(a, b) == pytest.approx(reference, rel=1e-9)
