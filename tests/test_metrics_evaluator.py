@@ -202,7 +202,7 @@ def test_truncated_video_is_an_error_row_naming_both_lengths(folders, tmp_path):
     (tmp_path / "g").mkdir()
     write_video(tmp_path / "g" / "same.mp4", frames[:3], 25)
     write_video(tmp_path / "g" / "perturbed.mp4", frames[:T - 2], 25)  # 2 frames short: within 0.2 s
-    per_video, summary = evaluate_folders(tmp_path / "g", ref, landmark_source="dlib", progress=False, workers=1)
+    per_video, _ = evaluate_folders(tmp_path / "g", ref, landmark_source="dlib", progress=False, workers=1)
     rows = per_video.set_index("name")
     assert rows.loc["same", "status"] == "error"
     assert "3 frames" in rows.loc["same", "error"] and f"{T} " in rows.loc["same", "error"]
@@ -238,3 +238,28 @@ def test_syncnet_provenance_note_for_corpus_weights(tmp_path):
     info = syncnet_provenance(weights)
     assert info["meaningful_on_real_faces"] is False and "syncnet_v2.model" in info["note"]
     assert syncnet_provenance(tmp_path / "syncnet_v2.model")["meaningful_on_real_faces"] is True
+
+
+@pytest.mark.slow
+def test_methods_on_real_samples_with_csim(styletalk_samples, tmp_path, capsys):
+    """--method on real StyleTalk videos: dlib landmarks, dlib CSIM, CIs printed, comparison written."""
+    video = styletalk_samples / "style_clips" / "video"
+    ref, same, other = tmp_path / "ref", tmp_path / "same", tmp_path / "other"
+    for folder in (ref, same, other):
+        folder.mkdir()
+    clips = sorted(video.glob("*.mp4"))[:3]
+    for index, clip in enumerate(clips):
+        shutil.copy(clip, ref / f"c{index}.mp4")
+        shutil.copy(clip, same / f"c{index}.mp4")
+        shutil.copy(clips[(index + 1) % len(clips)], other / f"c{index}.mp4")
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+    args = ["--method", f"same={same}", "--method", f"other={other}", "--reference", str(ref), "--csim", "dlib",
+            "--csim-frames", "3", "--no-progress", "--out", str(tmp_path / "out"), "--bootstrap", "200",
+            "--allow-failures", "--max-mismatch", "100"]
+    assert run_evaluate(parser.parse_args(args)) == 0
+    printed = capsys.readouterr().out
+    assert "CSIM" in printed and "[" in printed
+    cells = pd.read_csv(tmp_path / "out" / "comparison.csv").set_index(["method", "metric"])
+    assert cells.loc[("same", "csim"), "mean"] == pytest.approx(1.0, abs=1e-6)
+    assert cells.loc[("same", "f_lmd"), "mean"] == 0.0
+    assert cells.loc[("other", "ssim"), "mean"] < cells.loc[("same", "ssim"), "mean"]

@@ -155,7 +155,7 @@ def load_syncnet(path: str | Path, map_location: str | torch.device = "cpu") -> 
         raise FileNotFoundError(f"SyncNet weights not found: {path}")
     try:
         loaded = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # not a torch file, a pickle of arbitrary objects, truncated, ...
+    except Exception as exc:  # noqa: BLE001 -- not a torch file, a pickle of arbitrary objects, truncated, ...
         raise SyncNetWeightsError(
             f"{path}: not SyncNet weights ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); expected "
             f"{EXPECTED_WEIGHTS}"

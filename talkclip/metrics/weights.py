@@ -26,7 +26,7 @@ def load_state_dict_file(path: str | Path, expected: str) -> dict[str, torch.Ten
         raise WeightsError(f"weights file {path} does not exist; expected {expected}")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # not a torch file, a pickle of arbitrary objects, truncated, ...
+    except Exception as exc:  # noqa: BLE001 -- not a torch file, a pickle of arbitrary objects, truncated, ...
         raise WeightsError(f"{path}: not a PyTorch state dict ({type(exc).__name__}: "
                            f"{str(exc).splitlines()[0][:160]}); expected {expected}") from None
     for key in ("state_dict", "model", "net"):
