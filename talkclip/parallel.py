@@ -20,6 +20,7 @@ import os
 import queue
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from tqdm import tqdm
@@ -116,20 +117,31 @@ def run_tasks(
                 results.append(function(task, lambda stage, done, total, i=index: bars.update(0, i, stage, done, total)))
                 bars.task_done()
             return results
-        context = multiprocessing.get_context("spawn")
-        events = context.Queue()
-        results: list[Any] = [None] * len(tasks)
-        with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_init_worker, initargs=(events,)) as pool:
-            pending = {pool.submit(_run_in_worker, function, i, task): i for i, task in enumerate(tasks)}
-            while pending:
-                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                _drain(events, bars)
-                for future in done:
-                    results[pending.pop(future)] = future.result()
-                    bars.task_done()
-        return results
+        try:
+            return _run_pool(function, tasks, n_workers, bars)
+        except BrokenProcessPool:
+            raise RuntimeError(
+                "a worker process died before finishing its task: out of memory, or the calling script runs "
+                "this at import time (worker processes are started with 'spawn' and import the main script: "
+                "put the call under `if __name__ == \"__main__\":`), or pass workers=1 to run in this process"
+            ) from None
     finally:
         bars.close()
+
+
+def _run_pool(function: Callable, tasks: Sequence[Any], n_workers: int, bars: _Bars) -> list[Any]:
+    context = multiprocessing.get_context("spawn")  # fork after torch/OpenMP initialisation is unsafe
+    events = context.Queue()
+    results: list[Any] = [None] * len(tasks)
+    with ProcessPoolExecutor(n_workers, mp_context=context, initializer=_init_worker, initargs=(events,)) as pool:
+        pending = {pool.submit(_run_in_worker, function, i, task): i for i, task in enumerate(tasks)}
+        while pending:
+            done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            _drain(events, bars)
+            for future in done:
+                results[pending.pop(future)] = future.result()
+                bars.task_done()
+    return results
 
 
 def _drain(events: Any, bars: _Bars) -> None:

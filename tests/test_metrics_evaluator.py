@@ -142,7 +142,8 @@ def test_styletalk_samples_detector_landmarks(styletalk_samples, tmp_path):
     shutil.copy(video / "furious_talk1_clip1.mp4", gen / "furious.mp4")
     shutil.copy(video / "furious_talk1_clip2.mp4", ref / "other.mp4")  # same speaker, other clip
     shutil.copy(video / "furious_talk1_clip1.mp4", gen / "other.mp4")
-    per_video, summary = evaluate_folders(gen, ref, progress=False)
+    # "other" is another clip of another length on purpose: allow it past the length check.
+    per_video, summary = evaluate_folders(gen, ref, progress=False, max_mismatch_s=100.0)
     rows = per_video.set_index("name")
     assert (rows["status"] == "ok").all(), rows["error"].to_dict()
     assert set(rows["landmark_source"]) == {"dlib68"}
@@ -247,7 +248,7 @@ def test_methods_on_real_samples_with_csim(styletalk_samples, tmp_path, capsys):
     ref, same, other = tmp_path / "ref", tmp_path / "same", tmp_path / "other"
     for folder in (ref, same, other):
         folder.mkdir()
-    clips = sorted(video.glob("*.mp4"))[:3]
+    clips = sorted(video.glob("*.mp4"), key=lambda p: p.stat().st_size)[:2]  # the two shortest
     for index, clip in enumerate(clips):
         shutil.copy(clip, ref / f"c{index}.mp4")
         shutil.copy(clip, same / f"c{index}.mp4")
@@ -260,6 +261,8 @@ def test_methods_on_real_samples_with_csim(styletalk_samples, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "CSIM" in printed and "[" in printed
     cells = pd.read_csv(tmp_path / "out" / "comparison.csv").set_index(["method", "metric"])
-    assert cells.loc[("same", "csim"), "mean"] == pytest.approx(1.0, abs=1e-6)
+    # Each frame against the mean identity: close to, not exactly, 1 for identical videos.
+    assert cells.loc[("same", "csim"), "mean"] > 0.97
+    assert cells.loc[("same", "csim"), "mean"] > cells.loc[("other", "csim"), "mean"]
     assert cells.loc[("same", "f_lmd"), "mean"] == 0.0
     assert cells.loc[("other", "ssim"), "mean"] < cells.loc[("same", "ssim"), "mean"]

@@ -269,7 +269,7 @@ def _image_metrics(task: PairTask, cache: ReferenceCache, progress: ProgressHook
 
 def _sync_metrics(task: PairTask, progress: ProgressHook, timings: dict) -> dict[str, Any]:
     settings = task.settings
-    clock = _StageClock(progress, ["load", "sync"], timings, prefix="sync ")
+    clock = _StageClock(progress, ["sync load", "syncnet"], timings)
     generated_path, reference_path = Path(task.generated), Path(task.reference)
     audio_path = Path(settings.audio_dir) / f"{task.name}.wav" if settings.audio_dir else generated_path
     try:
@@ -280,26 +280,26 @@ def _sync_metrics(task: PairTask, progress: ProgressHook, timings: dict) -> dict
     # SyncNet scores the generated video at its own length against its audio (no length matching).
     generated = load_crop(generated_path, _box(settings, reference_path, ReferenceCache(settings.cache_dir)),
                           settings.crop_size)
-    clock.done("load")
+    clock.done("sync load")
     result = evaluate_sync(_model("syncnet", settings), generated.frames, audio)
-    clock.done("sync")
+    clock.done("syncnet")
     return {"sync_conf": result.confidence, "lse_d": result.min_distance, "sync_offset": result.offset}
 
 
 class _StageClock:
     """Moves the task's progress bar and records seconds per stage (the benchmark's per-metric split)."""
 
-    def __init__(self, progress: ProgressHook, steps: list[str], timings: dict, prefix: str = ""):
-        self.progress, self.steps, self.timings, self.prefix = progress, steps, timings, prefix
+    def __init__(self, progress: ProgressHook, steps: list[str], timings: dict):
+        self.progress, self.steps, self.timings = progress, steps, timings
         self.started = time.perf_counter()
         self.count = 0
 
     def done(self, stage: str) -> None:
         now = time.perf_counter()
-        self.timings[self.prefix + stage] = self.timings.get(self.prefix + stage, 0.0) + now - self.started
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - self.started
         self.started = now
         self.count += 1
-        self.progress(self.prefix + stage, self.count, len(self.steps))
+        self.progress(stage, self.count, len(self.steps))
 
 
 def score_task(task: PairTask, progress: ProgressHook) -> dict[str, Any]:
