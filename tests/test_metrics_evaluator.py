@@ -266,3 +266,34 @@ def test_methods_on_real_samples_with_csim(styletalk_samples, tmp_path, capsys):
     assert cells.loc[("same", "csim"), "mean"] > cells.loc[("other", "csim"), "mean"]
     assert cells.loc[("same", "f_lmd"), "mean"] == 0.0
     assert cells.loc[("other", "ssim"), "mean"] < cells.loc[("same", "ssim"), "mean"]
+
+
+def test_au_precision_recall_through_the_command_line(folders, tmp_path):
+    """--descriptions + --openface: AU columns per video and their means in summary.json."""
+    from talkclip.formats.openface import OPENFACE_AU_COLUMNS
+
+    gen, ref = folders
+    openface = tmp_path / "openface"
+    openface.mkdir()
+    for name in ("same", "perturbed", "blurred"):
+        intensities = {c: 0.0 for c in OPENFACE_AU_COLUMNS}
+        intensities["AU04_r"] = 2.0  # brows lowered in every generated video
+        table = pd.DataFrame([{"frame": i + 1, "face_id": 0, "timestamp": i * 0.04, "confidence": 0.98,
+                               "success": 1, **intensities} for i in range(4)])
+        table.to_csv(openface / f"{name}.csv", index=False, sep=",")
+    descriptions = tmp_path / "descriptions.csv"
+    pd.DataFrame({"clip_id": ["same", "perturbed", "blurred"], "mode": "full", "text": [
+        "A woman speaks with brows slightly lowered.",
+        "A woman speaks with brows slightly lowered, upper lids slightly raised.",
+        "A woman is calm."]}).to_csv(descriptions, index=False)
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+    out = tmp_path / "out"
+    args = ["--generated", str(gen), "--reference", str(ref), "--no-progress", "--out", str(out), "--workers", "1",
+            "--descriptions", str(descriptions), "--openface", str(openface)]
+    assert run_evaluate(parser.parse_args(args)) == 0
+    rows = pd.read_csv(out / "per_video.csv").set_index("name")
+    assert rows.loc["same", "au_f1"] == pytest.approx(1.0)
+    assert rows.loc["perturbed", "au_recall"] == pytest.approx(0.5) and rows.loc["perturbed", "au_precision"] == 1.0
+    # Asked for no AU: no recall; its active AU4 was not asked for, so precision 0.
+    assert np.isnan(rows.loc["blurred", "au_recall"]) and rows.loc["blurred", "au_precision"] == 0.0
+    assert json.loads((out / "summary.json").read_text())["metrics"]["au_precision"] == pytest.approx(2 / 3)

@@ -497,6 +497,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print("talkclip evaluate: a --method NAME is given twice", file=sys.stderr)
         return 2
     labels = tuple(x.strip() for x in args.emotion_labels.split(",")) if args.emotion_labels else None
+    problem = None
+    if args.descriptions is not None and not args.descriptions.is_file():
+        problem = f"--descriptions {args.descriptions} does not exist"
+    elif args.descriptions is not None and (args.openface is None or not args.openface.is_dir()):
+        problem = "--descriptions needs --openface DIR (a folder of OpenFace CSVs {name}.csv of the generated videos)"
+    if problem:  # checked before any video is scored
+        print(f"talkclip evaluate: {problem}", file=sys.stderr)
+        return 2
     try:
         results = evaluate_methods(
             methods, args.reference, audio_dir=args.audio, out_dir=args.out, crop_size=args.crop_size,

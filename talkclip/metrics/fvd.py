@@ -15,7 +15,6 @@ clips (the covariance is 400 x 400): with few videos the number is dominated by 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -131,7 +130,3 @@ def load_i3d(path: str | Path) -> I3D:
     state = load_state_dict_file(path, EXPECTED)
     classes = state["logits.conv3d.weight"].shape[0] if "logits.conv3d.weight" in state else 400
     return apply_state_dict(I3D(num_classes=int(classes)), state, path, EXPECTED)
-
-
-def n_clips(n_frames: int) -> int:
-    return math.floor(n_frames / CLIP_FRAMES)
