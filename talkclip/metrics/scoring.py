@@ -201,7 +201,8 @@ def _landmarks(settings: ScoringSettings, generated: CroppedVideo, reference: Cr
     return detect(generated), ref_lm, detector.name
 
 
-def _image_metrics(task: PairTask, cache: ReferenceCache, progress: ProgressHook, timings: dict) -> dict[str, Any]:
+def _image_metrics(task: PairTask, cache: ReferenceCache, progress: ProgressHook,
+                   timings: dict) -> tuple[dict[str, Any], CroppedVideo]:
     settings = task.settings
     generated_path, reference_path = Path(task.generated), Path(task.reference)
     steps = ["load", "ssim", "psnr", "cpbd", "landmarks"] + [k for k in ("identity", "lpips", "fid", "fvd", "emotion")
@@ -264,10 +265,12 @@ def _image_metrics(task: PairTask, cache: ReferenceCache, progress: ProgressHook
         row["emotion_predicted"] = _model("emotion", settings).predict(generated.frames)
         clock.done("emotion")
     row["_features"] = features
-    return row
+    return row, generated
 
 
-def _sync_metrics(task: PairTask, progress: ProgressHook, timings: dict) -> dict[str, Any]:
+def _sync_metrics(task: PairTask, progress: ProgressHook, timings: dict,
+                  generated: CroppedVideo | None = None) -> dict[str, Any]:
+    """SyncNet of the generated video; ``generated`` reuses the image task's decoded crop (one task)."""
     settings = task.settings
     clock = _StageClock(progress, ["sync load", "syncnet"], timings)
     generated_path, reference_path = Path(task.generated), Path(task.reference)
@@ -278,8 +281,9 @@ def _sync_metrics(task: PairTask, progress: ProgressHook, timings: dict) -> dict
         where = "the --audio folder" if settings.audio_dir else "the generated mp4's own audio track"
         raise EvaluationError(f"no usable audio for SyncNet from {where}: {exc}") from None
     # SyncNet scores the generated video at its own length against its audio (no length matching).
-    generated = load_crop(generated_path, _box(settings, reference_path, ReferenceCache(settings.cache_dir)),
-                          settings.crop_size)
+    if generated is None:
+        generated = load_crop(generated_path, _box(settings, reference_path, ReferenceCache(settings.cache_dir)),
+                              settings.crop_size)
     clock.done("sync load")
     result = evaluate_sync(_model("syncnet", settings), generated.frames, audio)
     clock.done("syncnet")
@@ -306,11 +310,13 @@ def score_task(task: PairTask, progress: ProgressHook) -> dict[str, Any]:
     """The metrics of ``task.groups`` for one pair; a problem of the pair becomes ``status="error"``."""
     row: dict[str, Any] = {"name": task.name, "status": "ok", "error": ""}
     timings: dict[str, float] = {}
+    generated = None
     try:
         if "image" in task.groups:
-            row.update(_image_metrics(task, ReferenceCache(task.settings.cache_dir), progress, timings))
+            image_row, generated = _image_metrics(task, ReferenceCache(task.settings.cache_dir), progress, timings)
+            row.update(image_row)
         if "sync" in task.groups:
-            row.update(_sync_metrics(task, progress, timings))
+            row.update(_sync_metrics(task, progress, timings, generated))
     except PAIR_ERRORS as exc:
         row.update(status="error", error=f"{type(exc).__name__}: {exc}")
         row.pop("_features", None)
