@@ -557,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Listed here for --help; `main` hands its arguments to the evaluator's own parser, so that the
     # other sub-commands do not pay for importing the metric stack.
-    sub.add_parser("evaluate", help="score generated videos against references (SSIM, CPBD, F-/M-LMD, Sync); "
+    sub.add_parser("evaluate", help="score generated videos against references (SSIM, PSNR, CPBD, F-/M-LMD, "
+                   "Sync_conf/LSE-D, CSIM, LPIPS, FID, FVD, ...; --method NAME=DIR compares methods with CIs); "
                    "see talkclip evaluate --help", add_help=False)
     return parser
 

@@ -120,3 +120,15 @@ def test_video_mean_and_errors():
         cpbd_frame(np.zeros((64, 64, 2), np.uint8))
     with pytest.raises(FrameFormatError):
         cpbd_video(np.zeros((0, 64, 64), np.uint8))
+
+
+def test_canny_edges_identical_to_skimage():
+    from skimage.feature import canny
+
+    from talkclip.metrics.cpbd import canny_edges
+
+    for frame in _real_frames() + list(_generated_frames().values()):
+        image = to_gray_uint8(frame).astype(np.float64)
+        assert np.array_equal(canny_edges(image), canny(image))
+    flat = np.full((70, 90), 7.0)
+    assert np.array_equal(canny_edges(flat), canny(flat))

@@ -45,7 +45,7 @@ def folders(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_identical_perturbed_blurred(folders, tmp_path):
     gen, ref = folders
-    per_video, summary = evaluate_folders(gen, ref, out_dir=tmp_path / "out", progress=False)
+    per_video, summary = evaluate_folders(gen, ref, out_dir=tmp_path / "out", progress=False, workers=1)
     rows = per_video.set_index("name")
     assert (rows["status"] == "ok").all(), rows["error"].to_dict()
     assert rows.loc["same", "ssim"] == pytest.approx(1.0)
@@ -142,7 +142,8 @@ def test_styletalk_samples_detector_landmarks(styletalk_samples, tmp_path):
     shutil.copy(video / "furious_talk1_clip1.mp4", gen / "furious.mp4")
     shutil.copy(video / "furious_talk1_clip2.mp4", ref / "other.mp4")  # same speaker, other clip
     shutil.copy(video / "furious_talk1_clip1.mp4", gen / "other.mp4")
-    per_video, summary = evaluate_folders(gen, ref, progress=False)
+    # "other" is another clip of another length on purpose: allow it past the length check.
+    per_video, summary = evaluate_folders(gen, ref, progress=False, max_mismatch_s=100.0)
     rows = per_video.set_index("name")
     assert (rows["status"] == "ok").all(), rows["error"].to_dict()
     assert set(rows["landmark_source"]) == {"dlib68"}
@@ -150,3 +151,149 @@ def test_styletalk_samples_detector_landmarks(styletalk_samples, tmp_path):
     assert rows.loc["furious", "frames"] == 100  # 120 frames at 30 fps -> 100 at 25 fps
     assert rows.loc["other", "ssim"] < 0.9 and rows.loc["other", "f_lmd"] > 1.0
     assert rows.loc["other", "cpbd"] == pytest.approx(rows.loc["furious", "cpbd"])  # CPBD is of the generated video
+
+
+def test_output_location_checked_before_any_work(folders, tmp_path, capsys):
+    """An --out that is a file, or a read-only folder: exit 2 at once, the file untouched (issue 11)."""
+    import os
+    import time
+
+    gen, ref = folders
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+    user_file = tmp_path / "results.txt"
+    user_file.write_text("keep me")
+    started = time.perf_counter()
+    args = ["--generated", str(gen), "--reference", str(ref), "--no-progress", "--out", str(user_file)]
+    assert run_evaluate(parser.parse_args(args)) == 2
+    assert time.perf_counter() - started < 5  # nothing was scored first
+    assert user_file.read_text() == "keep me"
+    assert "is an existing file" in capsys.readouterr().err
+    args[-1] = str(user_file / "scores")  # a folder below a file
+    assert run_evaluate(parser.parse_args(args)) == 2
+    assert "is a file, so the folder cannot be created" in capsys.readouterr().err
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    os.chmod(read_only, 0o555)
+    try:
+        if os.access(read_only, os.W_OK):
+            pytest.skip("running as a user that can write to read-only folders")
+        args[-1] = str(read_only)
+        assert run_evaluate(parser.parse_args(args)) == 2
+        assert "not writable" in capsys.readouterr().err
+    finally:
+        os.chmod(read_only, 0o755)
+
+
+def test_bad_syncnet_file_is_named(folders, tmp_path, capsys):
+    gen, ref = folders
+    junk = tmp_path / "notes.model"
+    junk.write_bytes(b"\x80\x04not really a pickle")
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+    args = ["--generated", str(gen), "--reference", str(ref), "--no-progress", "--syncnet", str(junk)]
+    assert run_evaluate(parser.parse_args(args)) == 2
+    err = capsys.readouterr().err
+    assert "notes.model" in err and "syncnet_v2.model" in err and "syncnet.pt" in err and "Traceback" not in err
+
+
+def test_truncated_video_is_an_error_row_naming_both_lengths(folders, tmp_path):
+    from talkclip.formats.media import read_video
+
+    gen, ref = folders
+    frames, _ = read_video(ref / "same.mp4")
+    (tmp_path / "g").mkdir()
+    write_video(tmp_path / "g" / "same.mp4", frames[:3], 25)
+    write_video(tmp_path / "g" / "perturbed.mp4", frames[:T - 2], 25)  # 2 frames short: within 0.2 s
+    per_video, _ = evaluate_folders(tmp_path / "g", ref, landmark_source="dlib", progress=False, workers=1)
+    rows = per_video.set_index("name")
+    assert rows.loc["same", "status"] == "error"
+    assert "3 frames" in rows.loc["same", "error"] and f"{T} " in rows.loc["same", "error"]
+    assert rows.loc["perturbed", "status"] == "ok" and rows.loc["perturbed", "frames"] == T - 2
+
+
+def test_methods_comparison_with_confidence_intervals(folders, tmp_path, capsys):
+    """--method NAME=DIR twice: per-method outputs, a CI table (md/tex/csv/png) and paired tests."""
+    gen, ref = folders
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+    out = tmp_path / "cmp"
+    args = ["--method", f"ours={gen}", "--method", f"copy={ref}", "--reference", str(ref), "--no-progress",
+            "--out", str(out), "--bootstrap", "200", "--workers", "2"]
+    assert run_evaluate(parser.parse_args(args)) == 0
+    printed = capsys.readouterr().out
+    assert "ours" in printed and "copy" in printed and "[" in printed  # CIs printed
+    for name in ("comparison.md", "comparison.tex", "comparison.csv", "comparison_paired.csv", "comparison.png",
+                 "ours/per_video.csv", "copy/summary.json"):
+        assert (out / name).is_file(), name
+    cells = pd.read_csv(out / "comparison.csv").set_index(["method", "metric"])
+    assert cells.loc[("copy", "ssim"), "mean"] == pytest.approx(1.0)
+    assert cells.loc[("ours", "ssim"), "low"] <= cells.loc[("ours", "ssim"), "mean"] <= cells.loc[("ours", "ssim"), "high"]
+    summary = json.loads((out / "ours" / "summary.json").read_text())
+    assert summary["schema_version"] == 2 and summary["method"] == "ours" and summary["workers"] == 2
+
+
+def test_syncnet_provenance_note_for_corpus_weights(tmp_path):
+    from talkclip.metrics.evaluator import syncnet_provenance
+
+    weights = tmp_path / "syncnet.pt"
+    weights.write_bytes(b"")
+    (tmp_path / "syncnet.pt.json").write_text(json.dumps({"training_data": {"embedded_corpus": True}, "heldout": {}}))
+    info = syncnet_provenance(weights)
+    assert info["meaningful_on_real_faces"] is False and "syncnet_v2.model" in info["note"]
+    assert syncnet_provenance(tmp_path / "syncnet_v2.model")["meaningful_on_real_faces"] is True
+
+
+@pytest.mark.slow
+def test_methods_on_real_samples_with_csim(styletalk_samples, tmp_path, capsys):
+    """--method on real StyleTalk videos: dlib landmarks, dlib CSIM, CIs printed, comparison written."""
+    video = styletalk_samples / "style_clips" / "video"
+    ref, same, other = tmp_path / "ref", tmp_path / "same", tmp_path / "other"
+    for folder in (ref, same, other):
+        folder.mkdir()
+    clips = sorted(video.glob("*.mp4"), key=lambda p: p.stat().st_size)[:2]  # the two shortest
+    for index, clip in enumerate(clips):
+        shutil.copy(clip, ref / f"c{index}.mp4")
+        shutil.copy(clip, same / f"c{index}.mp4")
+        shutil.copy(clips[(index + 1) % len(clips)], other / f"c{index}.mp4")
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+    args = ["--method", f"same={same}", "--method", f"other={other}", "--reference", str(ref), "--csim", "dlib",
+            "--csim-frames", "3", "--no-progress", "--out", str(tmp_path / "out"), "--bootstrap", "200",
+            "--allow-failures", "--max-mismatch", "100"]
+    assert run_evaluate(parser.parse_args(args)) == 0
+    printed = capsys.readouterr().out
+    assert "CSIM" in printed and "[" in printed
+    cells = pd.read_csv(tmp_path / "out" / "comparison.csv").set_index(["method", "metric"])
+    # Each frame against the mean identity: close to, not exactly, 1 for identical videos.
+    assert cells.loc[("same", "csim"), "mean"] > 0.97
+    assert cells.loc[("same", "csim"), "mean"] > cells.loc[("other", "csim"), "mean"]
+    assert cells.loc[("same", "f_lmd"), "mean"] == 0.0
+    assert cells.loc[("other", "ssim"), "mean"] < cells.loc[("same", "ssim"), "mean"]
+
+
+def test_au_precision_recall_through_the_command_line(folders, tmp_path):
+    """--descriptions + --openface: AU columns per video and their means in summary.json."""
+    from talkclip.formats.openface import OPENFACE_AU_COLUMNS
+
+    gen, ref = folders
+    openface = tmp_path / "openface"
+    openface.mkdir()
+    for name in ("same", "perturbed", "blurred"):
+        intensities = {c: 0.0 for c in OPENFACE_AU_COLUMNS}
+        intensities["AU04_r"] = 2.0  # brows lowered in every generated video
+        table = pd.DataFrame([{"frame": i + 1, "face_id": 0, "timestamp": i * 0.04, "confidence": 0.98,
+                               "success": 1, **intensities} for i in range(4)])
+        table.to_csv(openface / f"{name}.csv", index=False, sep=",")
+    descriptions = tmp_path / "descriptions.csv"
+    pd.DataFrame({"clip_id": ["same", "perturbed", "blurred"], "mode": "full", "text": [
+        "A woman speaks with brows slightly lowered.",
+        "A woman speaks with brows slightly lowered, upper lids slightly raised.",
+        "A woman is calm."]}).to_csv(descriptions, index=False)
+    parser = add_evaluate_arguments(argparse.ArgumentParser())
+    out = tmp_path / "out"
+    args = ["--generated", str(gen), "--reference", str(ref), "--no-progress", "--out", str(out), "--workers", "1",
+            "--descriptions", str(descriptions), "--openface", str(openface)]
+    assert run_evaluate(parser.parse_args(args)) == 0
+    rows = pd.read_csv(out / "per_video.csv").set_index("name")
+    assert rows.loc["same", "au_f1"] == pytest.approx(1.0)
+    assert rows.loc["perturbed", "au_recall"] == pytest.approx(0.5) and rows.loc["perturbed", "au_precision"] == 1.0
+    # Asked for no AU: no recall; its active AU4 was not asked for, so precision 0.
+    assert np.isnan(rows.loc["blurred", "au_recall"]) and rows.loc["blurred", "au_precision"] == 0.0
+    assert json.loads((out / "summary.json").read_text())["metrics"]["au_precision"] == pytest.approx(2 / 3)

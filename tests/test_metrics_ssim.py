@@ -95,3 +95,25 @@ def test_resample_fps_30_to_25():
     assert resample_fps(frames, 25.0, 25.0).tolist() == frames.tolist()
     with pytest.raises(VideoShapeError):
         resample_fps(frames[:1], 30.0, 25.0)
+
+
+def test_fast_ssim_equals_skimage_and_psnr_equals_pyiqa():
+    """The OpenCV float32 SSIM against scikit-image itself; PSNR against pyiqa's psnr (the oracles)."""
+    import torch
+
+    from talkclip.metrics.ssim import psnr_frames
+
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 256, (3, 40, 52, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.integers(-40, 40, a.shape), 0, 255).astype(np.uint8)
+    expected = [structural_similarity(x, y, channel_axis=-1, data_range=255) for x, y in zip(b, a)]
+    np.testing.assert_allclose(ssim_frames(b, a), expected, atol=1e-6)
+    if importlib.util.find_spec("pyiqa") is None:
+        pytest.skip("pyiqa not installed")
+    import pyiqa
+
+    metric = pyiqa.create_metric("psnr", device="cpu")
+    with torch.no_grad():
+        oracle = metric(torch.from_numpy(b).permute(0, 3, 1, 2).float() / 255, torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255)
+    np.testing.assert_allclose(psnr_frames(b, a), oracle.numpy().reshape(-1), rtol=1e-5)
+    assert psnr_frames(a, a) == pytest.approx([80.0] * 3)

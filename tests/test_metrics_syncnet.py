@@ -168,3 +168,29 @@ def test_evaluate_sync_equals_reference_evaluate(tmp_path):
     assert ours.offset == ref_offset
     assert ours.confidence == pytest.approx(ref_conf, abs=1e-4)
     assert ours.min_distance == pytest.approx(ref_min, rel=1e-5)
+
+
+def test_lip_embedder_equals_reference_windows():
+    """The sequence/BN-folded lip stream gives the reference's per-window embeddings (random BN stats)."""
+    from talkclip.metrics.syncnet import embed_video_windows, prepare_frames
+
+    torch.manual_seed(0)
+    model = SyncNet(embedding_dim=16, width=0.125).eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+    frames = np.random.default_rng(0).integers(0, 256, (13, 96, 96, 3), dtype=np.uint8)
+    video = prepare_frames(frames)  # the reference path: BGR, (3, T, 224, 224)
+    with torch.no_grad():
+        reference = model.forward_lip(torch.stack([video[:, i : i + 5] for i in range(9)]))
+    ours = embed_video_windows(model, frames, 9, batch_size=4)  # chunks of 4 windows
+    torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_bad_weight_file_names_file_and_expected(tmp_path):
+    junk = tmp_path / "model.bin"
+    junk.write_bytes(b"definitely not weights")
+    with pytest.raises(SyncNetWeightsError, match=r"model\.bin: not SyncNet weights.*syncnet_v2\.model.*syncnet\.pt"):
+        load_syncnet(junk)

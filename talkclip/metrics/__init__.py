@@ -4,6 +4,10 @@
 - `cpbd`: vectorised CPBD sharpness, identical to the `cpbd` package 1.0.7.
 - `landmarks`: F-LMD / M-LMD and landmark sources (exact renderer landmarks, dlib detector).
 - `syncnet`: syncnet_python's SyncNet, its MFCC features and offset search (Sync_conf, LSE-D).
+- `identity` (CSIM), `lpips`, `fid`, `fvd`, `frechet`, `emotion`, `au_accuracy`: the field's other
+  metrics; networks load their weights from files the user brings (`weights`).
+- `video_input`, `scoring`, `evaluator`: the standalone evaluator (``talkclip evaluate``);
+  `comparison`: bootstrap intervals and paired tests between methods.
 """
 
 from talkclip.metrics.cpbd import cpbd_frame, cpbd_video, to_gray_uint8

@@ -7,7 +7,10 @@ in Python and takes 0.1-0.2 s per 256x256 frame; this module reproduces its algo
 with whole-array operations, so the result is the same number (an exact ratio of edge counts):
 
 1. Canny edges (`skimage.feature.canny`, default parameters, on the float64 grey image) decide which
-   64x64 blocks are "edge blocks" (more than 0.2% of their pixels are Canny edges).
+   64x64 blocks are "edge blocks" (more than 0.2% of their pixels are Canny edges). `canny_edges`
+   runs scikit-image's own steps (the same scipy filters, its non-maximum suppression, hysteresis)
+   but computes the border-normalisation image once per frame size instead of once per frame; a test
+   checks it is identical to `skimage.feature.canny`.
 2. A vertical-edge Sobel filter (the Octave `edge(..., "sobel")` port of the package: normalised
    kernel, threshold ``2 * sqrt(mean(strength^2))`` on the squared response, simple thinning) gives
    the edge pixels whose widths are measured.
@@ -30,9 +33,17 @@ Frames: uint8 grey (H, W), or RGB (H, W, 3) converted to grey like PIL's ``conve
 
 from __future__ import annotations
 
+import functools
+
+import cv2
 import numpy as np
-from scipy.ndimage import convolve
-from skimage.feature import canny
+import scipy.ndimage as ndi
+from skimage.feature import canny as skimage_canny
+
+try:  # scikit-image's Cython non-maximum suppression (what `canny` calls); fall back to `canny` itself
+    from skimage.feature._canny_cy import _nonmaximum_suppression_bilinear
+except ImportError:  # pragma: no cover - a scikit-image that moved it
+    _nonmaximum_suppression_bilinear = None
 
 # Constants of the reference implementation (cpbd/compute.py).
 EDGE_BLOCK_THRESHOLD = 0.002  # fraction of Canny edge pixels that makes a block an edge block
@@ -45,6 +56,50 @@ LOW_CONTRAST_MAX = 50  # contrast <= 50 -> just-noticeable width 5, otherwise 3
 # Vertical-edge Sobel kernel as the package builds it: skimage's HSOBEL_WEIGHTS normalised by the sum
 # of absolute values, then transposed (every entry is a multiple of 1/8, so this is bit-identical).
 _SOBEL_X_KERNEL = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]) / 8.0
+# The package calls scipy's `convolve` (kernel flipped, 'reflect' borders); OpenCV's filter2D correlates,
+# so it gets the flipped kernel. On integer grey levels every partial sum is an exact multiple of 1/8,
+# so the result is bit-identical whatever the summation order.
+_SOBEL_X_FLIPPED = np.ascontiguousarray(_SOBEL_X_KERNEL[::-1, ::-1])
+CANNY_SIGMA = 1.0
+CANNY_LOW, CANNY_HIGH = 0.1, 0.2  # skimage's defaults for float images (not rescaled to 0..255)
+
+
+@functools.cache
+def _canny_bleed_over(height: int, width: int) -> np.ndarray:
+    """skimage's border normalisation: the Gaussian of an all-ones mask ('constant' mode) + eps."""
+    ones = np.ones((height, width), dtype=np.float64)
+    return ndi.gaussian_filter(ones, CANNY_SIGMA, mode="constant", cval=0.0, truncate=4.0) + np.finfo(np.float64).eps
+
+
+@functools.cache
+def _canny_inner_mask(height: int, width: int) -> np.ndarray:
+    mask = np.ones((height, width), dtype=bool)
+    mask[0, :] = mask[-1, :] = mask[:, 0] = mask[:, -1] = False
+    return mask
+
+
+def canny_edges(image: np.ndarray) -> np.ndarray:
+    """``skimage.feature.canny(image)`` (sigma 1, default thresholds, no mask) for a float64 image."""
+    if _nonmaximum_suppression_bilinear is None:
+        return skimage_canny(image)
+    height, width = image.shape
+    smoothed = ndi.gaussian_filter(image, CANNY_SIGMA, mode="constant", cval=0.0, truncate=4.0)
+    smoothed /= _canny_bleed_over(height, width)
+    jsobel = ndi.sobel(smoothed, axis=1)
+    isobel = ndi.sobel(smoothed, axis=0)
+    magnitude = isobel * isobel
+    magnitude += jsobel * jsobel
+    np.sqrt(magnitude, out=magnitude)
+    low_masked = _nonmaximum_suppression_bilinear(isobel, jsobel, magnitude, _canny_inner_mask(height, width),
+                                                  CANNY_LOW)
+    low_mask = low_masked > 0
+    labels, count = ndi.label(low_mask, np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return low_mask
+    # Hysteresis: keep the 8-connected low-threshold segments that reach the high threshold somewhere.
+    good = np.zeros(count + 1, dtype=bool)
+    good[np.unique(labels[low_mask & (low_masked >= CANNY_HIGH)])] = True
+    return good[labels]
 
 
 class FrameFormatError(ValueError):
@@ -68,7 +123,7 @@ def to_gray_uint8(frame: np.ndarray) -> np.ndarray:
 
 def _sobel_vertical_edges(image: np.ndarray) -> np.ndarray:
     """Boolean edge map of the package's Octave-style Sobel (threshold + simple thinning)."""
-    strength = np.square(convolve(image, _SOBEL_X_KERNEL))  # scipy default mode 'reflect', as the package
+    strength = np.square(cv2.filter2D(image, cv2.CV_64F, _SOBEL_X_FLIPPED, borderType=cv2.BORDER_REFLECT))
     threshold = 2.0 * np.sqrt(np.mean(strength))
     strength[strength <= threshold] = 0.0
     # Simple thinning: keep a pixel that is a strict local maximum horizontally or vertically
@@ -83,8 +138,9 @@ def _sobel_vertical_edges(image: np.ndarray) -> np.ndarray:
 def _run_length_ending_at(condition: np.ndarray) -> np.ndarray:
     """For each column c, the number of consecutive True values ending at c (walking left)."""
     n_cols = condition.shape[1]
-    columns = np.arange(n_cols)
-    last_false = np.where(condition, -1, columns)
+    # int32 halves the memory traffic of the running maximum (columns never exceed 2^31).
+    columns = np.arange(n_cols, dtype=np.int32)
+    last_false = np.where(condition, np.int32(-1), columns)
     np.maximum.accumulate(last_false, axis=1, out=last_false)
     return columns - last_false
 
@@ -150,7 +206,7 @@ def cpbd_frame(frame: np.ndarray) -> float:
         return 0.0
     # Per 64x64 block (only whole blocks, as the reference): Canny edge count and grey-level contrast.
     crop = (slice(0, n_rows * BLOCK_SIZE), slice(0, n_cols * BLOCK_SIZE))
-    canny_blocks = canny(image)[crop].reshape(n_rows, BLOCK_SIZE, n_cols, BLOCK_SIZE)
+    canny_blocks = canny_edges(image)[crop].reshape(n_rows, BLOCK_SIZE, n_cols, BLOCK_SIZE)
     is_edge_block = canny_blocks.sum(axis=(1, 3)) > BLOCK_SIZE * BLOCK_SIZE * EDGE_BLOCK_THRESHOLD
     gray_blocks = gray[crop].reshape(n_rows, BLOCK_SIZE, n_cols, BLOCK_SIZE)
     contrast = gray_blocks.max(axis=(1, 3)).astype(np.int64) - gray_blocks.min(axis=(1, 3))

@@ -23,7 +23,9 @@ from talkclip.atomic import atomic_path  # noqa: E402
 
 METRIC_TITLES = {"ssim": "SSIM ↑", "cpbd": "CPBD ↑", "f_lmd": "F-LMD ↓", "m_lmd": "M-LMD ↓",
                  "sync_conf": "Sync_conf ↑", "lse_d": "LSE-D ↓", "style_accuracy": "style accuracy ↑",
-                 "ood_accuracy": "OOD accuracy ↑"}
+                 "ood_accuracy": "OOD accuracy ↑", "psnr": "PSNR ↑", "csim": "CSIM ↑",
+                 "lpips": "LPIPS ↓", "emotion_accuracy": "Emo-Acc ↑", "au_precision": "AU-P ↑",
+                 "au_recall": "AU-R ↑", "au_f1": "AU-F1 ↑"}
 CURVE_METRICS = {"offset_gain": "style offset gain (1 = real)", "video_style_accuracy": "video-driven style accuracy",
                  "text_style_accuracy": "text-driven style accuracy", "ood_accuracy": "OOD text accuracy"}
 
@@ -37,8 +39,10 @@ def _save(figure: plt.Figure, path: str | Path) -> Path:
 
 
 def plot_metric_bars(results: Mapping[str, Mapping[str, float]], path: str | Path, title: str = "",
-                     metrics: Sequence[str] = ("ssim", "cpbd", "f_lmd", "m_lmd", "sync_conf")) -> Path:
-    """``results[variant][metric]`` -> one bar chart per metric (missing values left empty)."""
+                     metrics: Sequence[str] = ("ssim", "cpbd", "f_lmd", "m_lmd", "sync_conf"),
+                     intervals: Mapping[str, Mapping[str, tuple[float, float]]] | None = None) -> Path:
+    """``results[variant][metric]`` -> one bar chart per metric (missing values left empty); with
+    ``intervals[variant][metric] = (low, high)`` each bar gets a whisker over its interval."""
     if not results:
         raise ValueError("plot_metric_bars: no variants to plot")
     variants = list(results)
@@ -48,6 +52,11 @@ def plot_metric_bars(results: Mapping[str, Mapping[str, float]], path: str | Pat
         values = [float(results[v].get(metric, np.nan)) if results[v].get(metric) is not None else np.nan
                   for v in variants]
         axis.bar(np.arange(len(variants)), np.nan_to_num(values, nan=0.0), color=colours)
+        if intervals is not None:
+            bounds = np.array([intervals.get(v, {}).get(metric, (np.nan, np.nan)) for v in variants], dtype=float)
+            centre = np.nan_to_num(values, nan=0.0)
+            errors = np.nan_to_num(np.stack([centre - bounds[:, 0], bounds[:, 1] - centre]), nan=0.0).clip(min=0)
+            axis.errorbar(np.arange(len(variants)), centre, yerr=errors, fmt="none", ecolor="black", capsize=3, lw=1)
         for x, value in enumerate(values):
             axis.text(x, 0 if np.isnan(value) else value, "n/a" if np.isnan(value) else f"{value:.3f}",
                       ha="center", va="bottom", fontsize=7)

@@ -5,6 +5,11 @@ Protocol (see evaluation/PROTOCOL.md): both videos are uint8 RGB (T, H, W, 3) of
 lengths differ, the longer one is resampled to the shorter length (`match_lengths`), then
 `skimage.metrics.structural_similarity(generated, reference, channel_axis=-1, data_range=255)` is
 computed per frame (7x7 uniform window, SSIM averaged over the three channels) and averaged over frames.
+`ssim_frames` computes exactly that formula with OpenCV box filters in float32 (3-4x faster than
+scikit-image; equal to it within 1e-6, which the tests check against scikit-image itself).
+
+PSNR (`psnr_frames`): per frame on RGB scaled to [0, 1], ``10 log10(1 / (MSE + 1e-8))`` -- pyiqa's
+``psnr`` exactly (the test oracle), so identical frames give its cap of 80 dB -- averaged over frames.
 
 pyiqa columns (`pyiqa_scores`): pyiqa's `psnr` (RGB, dB), `ssim` and `ms_ssim` (both on the Y channel
 of YCbCr, pyiqa's defaults). These metrics carry no learned weights, so `pyiqa.create_metric(name,
@@ -17,10 +22,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import cv2
 import numpy as np
-from skimage.metrics import structural_similarity
 
 PYIQA_METRICS = ("psnr", "ssim", "ms_ssim")
+SSIM_WINDOW = 7  # scikit-image's default uniform window
+SSIM_C1 = (0.01 * 255) ** 2  # K1 = 0.01, K2 = 0.03, data range 255
+SSIM_C2 = (0.03 * 255) ** 2
+PSNR_EPS = 1e-8  # pyiqa's eps on the [0, 1] scale: identical frames give 80 dB
 MS_SSIM_MIN_SIZE = 161  # 4 halvings must leave at least the 11-pixel Gaussian window
 
 
@@ -85,13 +94,51 @@ def _check_videos(generated: np.ndarray, reference: np.ndarray) -> tuple[np.ndar
     return match_lengths(generated, reference)
 
 
+def _ssim_frame(generated: np.ndarray, reference: np.ndarray) -> float:
+    """scikit-image's SSIM of one RGB frame pair (uniform 7x7 window, sample covariance, borders of
+    3 px left out of the mean as scikit-image crops them), with OpenCV box filters in float32."""
+    gen, ref = generated.astype(np.float32), reference.astype(np.float32)
+    pad = (SSIM_WINDOW - 1) // 2
+    inner = (slice(pad, -pad), slice(pad, -pad))
+
+    def window_mean(image: np.ndarray) -> np.ndarray:
+        # Valid-window means: the reflected border only reaches pixels that are cropped away.
+        return cv2.blur(image, (SSIM_WINDOW, SSIM_WINDOW), borderType=cv2.BORDER_REFLECT)[inner]
+
+    n = SSIM_WINDOW * SSIM_WINDOW
+    cov_norm = n / (n - 1.0)
+    mean_gen, mean_ref = window_mean(gen), window_mean(ref)
+    var_gen = cov_norm * (window_mean(gen * gen) - mean_gen * mean_gen)
+    var_ref = cov_norm * (window_mean(ref * ref) - mean_ref * mean_ref)
+    covariance = cov_norm * (window_mean(gen * ref) - mean_gen * mean_ref)
+    ssim_map = ((2 * mean_gen * mean_ref + SSIM_C1) * (2 * covariance + SSIM_C2)) / (
+        (mean_gen * mean_gen + mean_ref * mean_ref + SSIM_C1) * (var_gen + var_ref + SSIM_C2)
+    )
+    return float(ssim_map.mean(dtype=np.float64))  # equal pixel counts per channel: mean of channel means
+
+
 def ssim_frames(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Per-frame SSIM (T,) of two uint8 RGB videos after length matching."""
     generated, reference = _check_videos(generated, reference)
-    return np.array(
-        [structural_similarity(gen, ref, channel_axis=-1, data_range=255) for gen, ref in zip(generated, reference)],
-        dtype=np.float64,
-    )
+    if min(generated.shape[1:3]) < SSIM_WINDOW:
+        raise VideoShapeError(f"SSIM needs frames of at least {SSIM_WINDOW} px per side, got {generated.shape[1:3]}")
+    return np.array([_ssim_frame(gen, ref) for gen, ref in zip(generated, reference)], dtype=np.float64)
+
+
+def psnr_frames(generated: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-frame PSNR (T,) in dB of two uint8 RGB videos after length matching (pyiqa's definition)."""
+    generated, reference = _check_videos(generated, reference)
+    out = np.empty(len(generated), dtype=np.float64)
+    for i, (gen, ref) in enumerate(zip(generated, reference)):
+        diff = gen.astype(np.float32) - ref.astype(np.float32)
+        mse = float(np.mean(diff * diff, dtype=np.float64)) / (255.0 * 255.0)
+        out[i] = 10.0 * np.log10(1.0 / (mse + PSNR_EPS))
+    return out
+
+
+def psnr_video(generated: np.ndarray, reference: np.ndarray) -> float:
+    """Mean per-frame PSNR (dB) of two uint8 RGB videos."""
+    return float(psnr_frames(generated, reference).mean())
 
 
 def ssim_video(generated: np.ndarray, reference: np.ndarray) -> float:

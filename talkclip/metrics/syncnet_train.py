@@ -337,5 +337,9 @@ def train_syncnet_on_corpus(
     held = [load_sync_clip(video, wav, keep_audio=True) for video, wav in held_pairs]
     record["heldout"] = heldout_report(model, held)
     record["heldout_clip_names"] = [c.name for c in held]
+    # The evaluator reads this to warn that corpus-trained weights mean nothing on real faces.
+    embedded = (Path(corpus_root) / "corpus.json").is_file()  # written by `talkclip synth` only
+    record["training_data"] = {"corpus_root": str(corpus_root), "embedded_corpus": embedded,
+                               "description": "embedded synthetic corpus" if embedded else "MEAD-layout videos"}
     save_syncnet(model, record, out_path)
     return model, record
