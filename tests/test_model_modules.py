@@ -266,19 +266,3 @@ def test_talkclip_wiring_and_style_width():
         model.decode(random_windows(2, 9), torch.randn(2, 23))
 
 
-def test_centre_only_last_layer_matches_the_full_window_computation():
-    cfg = tiny_config(n_layers=3)
-    torch.manual_seed(2)
-    decoder = StyleDecoder(cfg, style_dim=24).eval()
-    content = ContentEncoder(cfg).eval()(random_windows(2, 6))
-    style = torch.randn(2, 24)
-    with torch.no_grad():
-        style_code = decoder.style_to_model(style)
-        positions = sinusoidal_positions(11, 32)
-        slots = (positions + style_code[:, None, None, :]).expand_as(content).reshape(12, 11, 32)
-        memory = content.reshape(12, 11, 32)
-        for layer in decoder.upper.layers:  # every layer over all 11 slots
-            slots = layer(slots, memory, positions, style_code)
-        full_window = decoder.upper.head(slots[:, 5].reshape(2, 6, 32))
-        fast = decoder(content, style)[..., list(UPPER_FACE_INDICES)]
-    torch.testing.assert_close(fast, full_window, atol=1e-5, rtol=1e-5)

@@ -74,3 +74,13 @@ def test_no_video_guidance_has_no_l_cos(data, tmp_path):
                       checkpoint_every=10, log_every=1, video_guided=False)
     result = train(MODEL, cfg, processed, annotated, tmp_path, sync, backbone=HashBackbone(), resume=False)
     assert result.history and all("loss_cos" not in e for e in result.history)
+
+
+def test_l_cos_alone_turns_text_codes_towards_the_video_codes(data, tmp_path):
+    processed, annotated, sync = data
+    cfg = TrainConfig(seed=3, device="cpu", batch_size=8, lr=1e-2, clip_frames=32, stage1_steps=0, stage2_steps=60,
+                      checkpoint_every=100, log_every=10, lambda_cos=10.0, lambda_rec=0.0, lambda_sync=0.0,
+                      lambda_tem=0.0, p_final=0.0)
+    result = train(MODEL, cfg, processed, annotated, tmp_path, sync, backbone=HashBackbone(), resume=False)
+    first, last = result.history[0]["loss_cos"], result.history[-1]["loss_cos"]
+    assert last < first - 0.05, result.history
