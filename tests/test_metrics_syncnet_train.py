@@ -126,14 +126,21 @@ def trained_on_tiny_corpus(tiny_corpus):
 
 @pytest.mark.slow
 def test_shifted_audio_moves_the_offset_by_the_shift(trained_on_tiny_corpus):
-    """Delaying a held-out clip's audio by k frames moves the offset SyncNet finds by -k."""
+    """Delaying a held-out clip's audio by k frames moves the offset SyncNet finds by -k.
+
+    Every held-out clip (7) with six shifts: 42 trials, so one unlucky clip moves the share by 0.14 at
+    most. Why 0.7 is safe: the same training under other CPUs' numerics (emulated with
+    ATEN_CPU_CAPABILITY=default / ONEDNN_MAX_CPU_ISA=SSE41, which change the kernels and so the whole
+    trajectory, as another CPU does) gave 1.0, 0.86 and the value in docs/DESIGN.md; the earlier recipe
+    (width 0.25, lr 3e-4) gave 1.0 here and 0.5 under ATEN_CPU_CAPABILITY=default, and failed on an Intel CPU.
+    """
     model, record, held = trained_on_tiny_corpus
     moved = []
-    for clip in held[:4]:
+    for clip in held:
         base = evaluate_sync(model, clip.frames, clip.audio).offset
-        for k in (-4, 3):
-            moved.append(evaluate_sync(model, clip.frames, shift_audio(clip.audio, k)).offset - base)
-    assert np.mean([abs(m - (-k)) <= 1 for m, k in zip(moved, [-4, 3] * 4)]) >= 0.75, (moved, record)
+        for k in (-6, -4, -2, 2, 4, 6):
+            moved.append(abs(evaluate_sync(model, clip.frames, shift_audio(clip.audio, k)).offset - base - (-k)) <= 1)
+    assert len(moved) == 42 and np.mean(moved) >= 0.7, (np.mean(moved), record)
 
 
 @pytest.mark.slow
@@ -141,6 +148,6 @@ def test_heldout_report_of_a_trained_network(trained_on_tiny_corpus):
     model, _, held = trained_on_tiny_corpus
     report = heldout_report(model, held)
     assert report["heldout_clips"] == len(held) == 7
-    assert report["offset_accuracy"] >= 0.7, report
+    assert report["offset_accuracy"] >= 0.7, report  # 35 trials; emulated other CPUs: 1.0, 0.89 (see above)
     # The true audio gives a clearer distance minimum than another clip's audio.
     assert report["sync_conf_in_sync"] > report["sync_conf_mismatched"], report

@@ -33,10 +33,9 @@ pytestmark = pytest.mark.slow
 def _write_m4a(path: Path, audio_16k: np.ndarray, rate: int = 48000) -> None:
     """MEAD's audio format: AAC in an .m4a container at 48 kHz, mono."""
     import av
+    from scipy.signal import resample_poly
 
-    from talkclip.formats.media import _resample
-
-    samples = _resample(audio_16k.astype(np.float32), 16000, rate, path)
+    samples = resample_poly(audio_16k.astype(np.float32), rate // 1000, 16).astype(np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w", format="ipod") as container:
         stream = container.add_stream("aac", rate=rate, layout="mono")

@@ -82,16 +82,18 @@ def trained(style_data):
 def test_losses_fall_in_both_stages(trained):
     result, sync, _ = trained
     assert sync.heldout_accuracy > 0.6  # D_sync learned lip sync on the unseen speaker (chance 0.5)
-    for stage in ("stage1", "stage2"):
-        entries = [e for e in result.history if e["stage"] == stage]
-        first, last = entries[0], entries[-1]
-        # The first interval already averages log_every steps of learning; a fall beyond that is real.
-        assert last["loss_rec"] < 0.9 * first["loss_rec"], (stage, first["loss_rec"], last["loss_rec"])
-    # L_cos acts in both stages (trainer doc): the text code closes in on the video code over the run. Within
-    # stage 2 it need not fall (s_v keeps moving and the text code also serves L_rec once p > 0).
-    assert "loss_cos" in result.history[0]
-    # (Seed 0: 0.177 over the first 50 stage-1 steps -> 0.103 over the last 50 stage-2 steps.)
-    assert result.history[-1]["loss_cos"] < result.history[0]["loss_cos"], result.history
+    stage1 = [e for e in result.history if e["stage"] == "stage1"]
+    stage2 = [e for e in result.history if e["stage"] == "stage2"]
+    # Stage 1 learns the reconstruction. The first interval already averages log_every steps of learning;
+    # a fall beyond that is real.
+    assert stage1[-1]["loss_rec"] < 0.9 * stage1[0]["loss_rec"], (stage1[0]["loss_rec"], stage1[-1]["loss_rec"])
+    # Stage 1 trains the video path only (trainer doc): no text side, no L_cos.
+    assert all("loss_cos" not in e for e in stage1)
+    # Stage 2 trains the T2SS adapter from scratch: L_cos falls as the text code closes in on the video code.
+    # Its L_rec need not fall: p rises, so more and more iterations are driven by the (younger) text code.
+    assert stage2[-1]["loss_cos"] < 0.9 * stage2[0]["loss_cos"], (stage2[0]["loss_cos"], stage2[-1]["loss_cos"])
+    # ...but the text-driven reconstruction is not a collapse: within twice stage 1's final L_rec.
+    assert stage2[-1]["loss_rec"] < 2.0 * stage1[-1]["loss_rec"], (stage1[-1]["loss_rec"], stage2[-1]["loss_rec"])
 
 
 def _probe_inputs(trained, style_data):

@@ -21,6 +21,8 @@ class TrainConfig:
     # Project choices (not in the paper): batch size, Adam learning rates and betas.
     batch_size: int = 32
     lr: float = 1e-4
+    # The generator's (decoder, encoders) learning rate in stage 2; 0 = lr. The T2SS adapter always uses lr.
+    stage2_lr: float = 0.0
     disc_lr: float = 1e-4
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
@@ -72,6 +74,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
+        require(math.isfinite(self.stage2_lr) and self.stage2_lr >= 0, "train.stage2_lr", "a finite value >= 0 (0 = lr)",
+                self.stage2_lr)
         for key in ("lr", "disc_lr"):
             value = getattr(self, key)
             require(math.isfinite(value) and value > 0, f"train.{key}", "a finite value > 0", value)

@@ -64,7 +64,8 @@ from .sync_pretrain import load_sync_discriminator, step_seed
 STAGES = ("stage1", "stage2")
 # train.* keys that shape stage 2 only: a stage-1 checkpoint seeds a stage-2 run that changes them
 # (the pipeline's T2SS stage starts from its V2SS stage's checkpoint; see `train(init_from=...)`).
-STAGE2_ONLY_TRAIN_KEYS = frozenset({"p_schedule", "p_start", "p_final", "p_step_levels", "cos_gradient", "lambda_cos"})
+STAGE2_ONLY_TRAIN_KEYS = frozenset({"p_schedule", "p_start", "p_final", "p_step_levels", "cos_gradient", "lambda_cos",
+                                    "stage2_lr"})
 # What only the text side depends on (stage 1 never uses it): a stage-1 checkpoint serves every variant
 # that differs from it only in these keys (init_from_stage1).
 TEXT_SIDE_MODEL_KEYS = frozenset({"text_backbone", "clip_path", "random_backbone_seed", "text_max_tokens",
@@ -325,6 +326,9 @@ class _Trainer:
         batch = batch.to(self.device)
         self.model.train()
         metrics: dict[str, float] = {}
+        # The generator's learning rate of this stage (the T2SS adapter's optimiser keeps train.lr).
+        for group in self.opt_g.param_groups:
+            group["lr"] = cfg.stage2_lr if stage == "stage2" and cfg.stage2_lr > 0 else cfg.lr
 
         # Which style code drives the decoder this iteration.
         if stage == "stage1":
