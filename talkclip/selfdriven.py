@@ -192,6 +192,12 @@ def run_selfdriven(
                                    "per_emotion": report.per_emotion}
         with atomic_path(out_dir / f"style_confusion_{style}.csv") as tmp:
             report.confusion.to_csv(tmp)
+    if not text_only:
+        # The ceiling: the same classifier on the test clips' own (ground-truth) expressions.
+        truth = [read_clip(processed_dir / manifest.loc[c.clip_id, "path"]).expression for c in mead]
+        report = style_accuracy(classifier, truth, [c.emotion for c in mead], [c.level for c in mead])
+        results["style"]["ground_truth"] = {"accuracy": report.accuracy, "level_accuracy": report.level_accuracy,
+                                            "per_emotion": report.per_emotion}
     # Out-of-domain text (descriptions outside the annotation vocabulary), same speech for every text.
     from talkclip.metrics.style import DEFAULT_OOD_PATH, load_ood_table
 

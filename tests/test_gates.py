@@ -108,7 +108,8 @@ def test_project_thresholds_file_is_valid_and_covers_the_key_metrics():
     assert thresholds.profile == "profiles/ci.yaml" and (ROOT / thresholds.profile).is_file()
     keys = " ".join(g.key for g in thresholds.gates)
     for metric in ("text_centroid_accuracy", "m_lmd", "f_lmd", "ssim", "sync_conf", "frame_agreement_mean",
-                   "offset_accuracy"):
+                   "offset_accuracy", "style_accuracy_text", "style_accuracy_video", "ood_accuracy",
+                   "style_offset_gain"):
         assert metric in keys, metric
     for gate in thresholds.gates:
         assert len(gate.observed) >= 3, f"{gate.name}: threshold not backed by measured runs"
