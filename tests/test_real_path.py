@@ -135,18 +135,22 @@ def test_real_mead_from_raw_videos_to_evaluation(dreamtalk_samples, tmp_path, ca
 
     # 4. generation from text, with the real speech of one clip; the output records the space.
     audio = mead / "W009" / "audio" / "happy" / "level_3" / "001.m4a"
-    with pytest.warns(UserWarning, match="no usable transcript"):
-        _run(["generate", "--params", str(params), "--checkpoint", str(checkpoint), "--text",
-              "A woman is delighted and speaks with lip corners strongly raised.", "--audio", str(audio),
-              "--out", str(tmp_path / "generated")])
+    # The CLI turns warnings into one line on stderr (docs/DESIGN.md, "Bad input").
+    capsys.readouterr()
+    _run(["generate", "--params", str(params), "--checkpoint", str(checkpoint), "--text",
+          "A woman is delighted and speaks with lip corners strongly raised.", "--audio", str(audio),
+          "--out", str(tmp_path / "generated")])
+    err = capsys.readouterr().err
+    assert "talkclip generate: warning:" in err and "no usable transcript" in err, err
     generation = _json(tmp_path / "generated" / "generation.json")
     assert generation["expression_space"] == "bfm" and generation["phoneme_reliability"]["reliable"] is False
     coefficients = np.load(tmp_path / "generated" / "coefficients.npy")
     assert coefficients.shape == (generation["frames"], 64) and np.isfinite(coefficients).all()
     # A real style clip is in the model's space and is accepted; an embedded-space one is refused.
-    with pytest.warns(UserWarning, match="no usable transcript"):
-        _run(["generate", "--params", str(params), "--checkpoint", str(checkpoint), "--style-clip",
-              str(fits / "W009_front_sad_level3_001.mat"), "--audio", str(audio), "--out", str(tmp_path / "by_clip")])
+    _run(["generate", "--params", str(params), "--checkpoint", str(checkpoint), "--style-clip",
+          str(fits / "W009_front_sad_level3_001.mat"), "--audio", str(audio), "--out", str(tmp_path / "by_clip")])
+    err = capsys.readouterr().err
+    assert "talkclip generate: warning:" in err and "no usable transcript" in err, err
     assert _json(tmp_path / "by_clip" / "generation.json")["style_clip"].startswith("style clip")
     capsys.readouterr()
     code = cli.main(["generate", "--params", str(params), "--checkpoint", str(checkpoint), "--style-clip",
