@@ -8,8 +8,8 @@ any other variant trains both stages. Then it is evaluated like the full model's
 
 Variants run side by side, one process per usable core with one torch thread each: on 2 cores two
 single-thread trainings do about twice the work of one two-thread training (benchmarks/RESULTS.md).
-A variant whose checkpoint and evaluation already match its configuration is not redone, so adding
-an ablation file trains only the new variant.
+A variant whose checkpoint and evaluation already match its configuration, its inputs and the library
+code it runs (code_digest) is not redone, so adding an ablation file trains only the new variant.
 """
 from __future__ import annotations
 
@@ -47,6 +47,9 @@ class VariantJob:
     ood_lists: tuple[str, ...]
     parent_run_id: str | None
     inputs_digest: str  # of the data and networks the variant depends on (see inputs_digest)
+    # processes that draw and score its videos: 1 while variants run side by side (they fill the
+    # cores already), None (one per core) when they run one after another
+    eval_workers: int | None = None
 
 
 def config_digest(model_cfg: ModelConfig, train_cfg: TrainConfig) -> str:
@@ -65,6 +68,26 @@ def inputs_digest(*paths: str | Path | None) -> str:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for file in files:
             digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+            digest.update(file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# The library code a variant's results depend on: the ablations stage's code deps in dvc.yaml. DVC reruns
+# the stage when any of it changes; this makes the stage retrain the variants too, not reuse them.
+CODE_PATHS = ("ablations.py", "config", "model", "training", "metrics", "inference.py", "selfdriven.py", "data")
+
+
+def code_digest(package: str | Path | None = None) -> str:
+    """sha256 over the source files (.py and the data tables) of CODE_PATHS in ``package`` (default: this
+    talkclip package)."""
+    package = Path(package) if package is not None else Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in CODE_PATHS:
+        path = package / name
+        files = sorted(p for p in path.rglob("*") if p.suffix in {".py", ".tsv", ".txt", ".json"}) \
+            if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(package)).encode())
             digest.update(file.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -118,7 +141,8 @@ def run_variant(job: VariantJob) -> dict:
     with tracking.tracked_run(f"evaluate_{name}", params={"checkpoint": str(result.checkpoint)}, **nested) as run:
         run.log_dataset(Path(job.processed) / "manifest.csv", "processed", "evaluation")
         results = run_selfdriven(result.checkpoint, job.processed, job.annotated, out / "eval", syncnet=job.syncnet,
-                                 image_size=job.image_size, text_only=True, ood_lists=job.ood_lists)
+                                 image_size=job.image_size, text_only=True, ood_lists=job.ood_lists,
+                                 workers=job.eval_workers)
         eval_metrics = selfdriven_metrics(results)
         run.log_metrics(0, eval_metrics)
         run.log_artifact(out / "eval" / "results.json")
@@ -148,7 +172,7 @@ def run_ablations(
         digest = config_digest(model_cfg, train_cfg)[:8]
         parent = tracking.parent_run_id(f"ablations-{digest}", params={"model": model_cfg, "train": train_cfg})
     inputs = inputs_digest(Path(processed) / "manifest.csv", Path(processed) / "clips", Path(annotated), sync,
-                           stage1_checkpoint, syncnet, *ood_lists)
+                           stage1_checkpoint, syncnet, *ood_lists) + code_digest()
     job_list = [
         VariantJob(ablation=a, model_cfg=m, train_cfg=t, init_from=init, processed=_absolute(processed),
                    annotated=_absolute(annotated), sync=_absolute(sync), syncnet=_absolute(syncnet),
@@ -157,6 +181,8 @@ def run_ablations(
         for a, m, t, init in planned
     ]
     workers = min(len(job_list), jobs or usable_cpus()) or 1
+    if workers > 1:
+        job_list = [dataclasses.replace(job, eval_workers=1) for job in job_list]
     print(f"ablations: {len(job_list)} variant(s) ({', '.join(j.ablation.name for j in job_list)}), "
           f"{workers} at a time", file=sys.stderr)
     results: dict[str, dict] = {}

@@ -119,9 +119,8 @@ def cmd_space_map_fit(args: argparse.Namespace) -> None:
 def cmd_sync_pretrain(args: argparse.Namespace) -> None:
     from talkclip.config.model import ModelConfig
     from talkclip.config.train import SyncPretrainConfig
-    from talkclip.training.sync_pretrain import pretrain_sync
-
     from talkclip.device import set_threads
+    from talkclip.training.sync_pretrain import pretrain_sync
 
     model_cfg = load_section(args.params, "model", ModelConfig)
     sync_cfg = load_section(args.params, "sync", SyncPretrainConfig)
@@ -140,9 +139,8 @@ def cmd_sync_pretrain(args: argparse.Namespace) -> None:
 
 def cmd_syncnet_train(args: argparse.Namespace) -> None:
     from talkclip.config.syncnet import SyncNetConfig
-    from talkclip.metrics.syncnet_train import train_syncnet_on_corpus
-
     from talkclip.device import set_threads
+    from talkclip.metrics.syncnet_train import train_syncnet_on_corpus
 
     cfg = load_section(args.params, "syncnet", SyncNetConfig)
     set_threads(cfg.threads)
@@ -342,9 +340,17 @@ def cmd_profile(args: argparse.Namespace) -> None:
 
 def cmd_gate(args: argparse.Namespace) -> int:
     from talkclip.config.loader import read_yaml
-    from talkclip.gates import check_gates, check_profile, format_report, load_thresholds
+    from talkclip.gates import check_gates, check_profile, derive_thresholds, format_report, load_thresholds
 
     thresholds = load_thresholds(args.thresholds)
+    if args.derive:
+        proposed = derive_thresholds(thresholds, args.derive)
+        print(f"Thresholds proposed from {len(args.derive)} runs (worst value -/+ max(2 sd, 5% of the mean)); "
+              f"copy them into {args.thresholds} with the runs as `observed`:\n")
+        print(proposed.to_string(index=False))
+        if args.out:
+            write_text(args.out, proposed.to_csv(index=False))
+        return 0
     if thresholds.profile and not args.any_profile:
         differences = check_profile(read_yaml(args.params), Path(args.root) / thresholds.profile)
         if differences:
@@ -508,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="the run's params file (must be the thresholds' profile)")
     p.add_argument("--any-profile", action="store_true", help="compare even if the run used another profile")
     p.add_argument("--out", default=None, help="also write the comparison table as CSV here")
+    p.add_argument("--derive", nargs="+", metavar="RUN_DIR", default=None,
+                   help="instead of checking: propose thresholds from these runs' folders (seeds, machines)")
     p.set_defaults(func=cmd_gate)
 
     p = sub.add_parser("generate", help="speech + text description -> expression coefficients and a video "

@@ -19,6 +19,10 @@ regression: :class:`MetricsFileError`. A gate's ``file`` is a path inside the ru
 paths and ``..`` are refused when the thresholds are loaded, before anything is opened.
 `check_profile` refuses to compare a run whose parameters are not the profile's: thresholds measured
 on the CI profile say nothing about a run of another size.
+
+`derive_thresholds` proposes thresholds from several runs of the profile (seeds, machines): the
+worst observed value moved by a margin of max(2 x the runs' standard deviation, 5% of their mean),
+rounded outwards to 3 decimals (`talkclip gate --derive RUN_DIR ...`).
 """
 from __future__ import annotations
 
@@ -152,6 +156,34 @@ def check_gates(thresholds: Thresholds, root: str | Path) -> pd.DataFrame:
             status = "pass" if margin >= 0 else "FAIL"
         rows.append({"gate": gate.name, "metric": f"{gate.file}:{gate.key}", "better": gate.better,
                      "value": value, "threshold": gate.threshold, "margin": margin, "status": status, "note": note})
+    return pd.DataFrame(rows)
+
+
+def derive_thresholds(thresholds: Thresholds, roots: list[str | Path], relative_margin: float = 0.05,
+                      spread: float = 2.0) -> pd.DataFrame:
+    """One row per gate of ``thresholds``: the values observed in each run folder of ``roots`` and the
+    proposed threshold (worst value -/+ max(``spread`` x standard deviation, ``relative_margin`` x |mean|),
+    rounded outwards to 3 decimals), beside the current one. Needs at least two runs; a run without a
+    gate's metric is an error naming the run, file and key."""
+    if len(roots) < 2:
+        raise ValueError(f"deriving thresholds needs at least two runs (seeds, machines), got {len(roots)}")
+    rows = []
+    caches: dict[int, dict[str, dict | str]] = {i: {} for i in range(len(roots))}
+    for gate in thresholds.gates:
+        values = []
+        for i, root in enumerate(roots):
+            value, note = _read_metric(Path(root), gate, caches[i])
+            if value is None:
+                raise ValueError(f"run {root}: gate {gate.name!r}: {note}")
+            values.append(value)
+        observed = pd.Series(values, dtype=float)
+        margin = max(spread * float(observed.std(ddof=1)), relative_margin * abs(float(observed.mean())))
+        if gate.better == "higher":
+            proposed = math.floor(round((observed.min() - margin) * 1000, 6)) / 1000
+        else:
+            proposed = math.ceil(round((observed.max() + margin) * 1000, 6)) / 1000
+        rows.append({"gate": gate.name, "better": gate.better, "observed": [round(v, 4) for v in values],
+                     "margin": round(margin, 4), "proposed": proposed, "current": gate.threshold})
     return pd.DataFrame(rows)
 
 

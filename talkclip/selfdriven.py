@@ -81,55 +81,91 @@ def _link(src: Path, dst: Path) -> None:
     os.symlink(os.path.abspath(src), dst)
 
 
-def render_variant(
-    model, backbone, clips: list[EvalClip], processed_dir: Path, manifest: pd.DataFrame, out_dir: Path, style: str,
-    image_size: int,
-) -> dict[str, np.ndarray]:
-    """Generate + render every clip (``manifest``: the processed manifest indexed by clip id); returns the
-    generated coefficients by clip id."""
-    from talkclip.inference import generate_coefficients
+@dataclass(frozen=True)
+class RenderTask:
+    """One generated clip to draw and encode (plain data: it travels to a worker process)."""
+    identity_json: str
+    expression: np.ndarray  # (T, 64) generated coefficients
+    pose: np.ndarray  # (T, 6) the ground truth's
+    fps: float
+    audio: str
+    target: str  # the .mp4; the renderer's exact landmarks go beside it
+    image_size: int
 
-    generated: dict[str, np.ndarray] = {}
-    renderers: dict[str, FaceRenderer] = {}
-    for clip in tqdm(clips, desc=f"evaluate: render ({style})", unit="clip"):
+
+_renderers: dict[tuple[str, int], FaceRenderer] = {}  # per process: a speaker's renderer is built once
+
+
+def render_task(task: RenderTask, progress=None) -> str:
+    """Draw, encode and write one clip (video with its audio, landmarks beside it); returns the target."""
+    key = (task.identity_json, task.image_size)
+    if key not in _renderers:
+        _renderers[key] = FaceRenderer(Identity.from_json(task.identity_json), image_size=task.image_size)
+    frames, landmarks = _renderers[key].render(task.expression, task.pose)
+    audio = read_audio(task.audio, SAMPLE_RATE)[: round(len(frames) / task.fps * SAMPLE_RATE)]
+    target = Path(task.target)
+    write_video(target, frames, task.fps, audio=audio, sample_rate=SAMPLE_RATE)
+    with atomic_path(target.with_name(f"{target.stem}.landmarks.npy")) as tmp:
+        np.save(tmp, landmarks.astype(np.float32))
+    return task.target
+
+
+def render_variants(
+    model, backbone, clips: list[EvalClip], processed_dir: Path, manifest: pd.DataFrame, out_dir: Path,
+    styles: Sequence[str], image_size: int, workers: int | None = None,
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, float]]:
+    """Generate every clip in every style (``manifest``: the processed manifest indexed by clip id), then
+    draw and encode them all on ``workers`` processes (default one per core); links the ground truth
+    beside them. Returns ({style: {clip id: generated coefficients}}, {phase: seconds})."""
+    from talkclip.inference import generate_coefficients
+    from talkclip.parallel import default_workers, run_tasks
+
+    started = time.perf_counter()
+    # The model runs here, once loaded; drawing and encoding (the bulk of the time) are torch-free and
+    # go to the workers.
+    generated: dict[str, dict[str, np.ndarray]] = {style: {} for style in styles}
+    tasks: list[RenderTask] = []
+    for clip in tqdm(clips, desc="evaluate: generate", unit="clip"):
         row = manifest.loc[clip.clip_id]
         data = read_clip(processed_dir / row["path"], clip.clip_id)
-        if style == "text":
-            expression = generate_coefficients(model, data.phonemes, text=clip.text, backbone=backbone)
-        else:
-            expression = generate_coefficients(model, data.phonemes, style_clip=data.expression)
-        generated[clip.clip_id] = expression
         sidecar = groundtruth_for_coeffs(Path(row["coeffs"]))
         with np.load(sidecar, allow_pickle=False) as gt:
             identity_json = str(gt["identity"])
-        if identity_json not in renderers:
-            renderers[identity_json] = FaceRenderer(Identity.from_json(identity_json), image_size=image_size)
-        frames, landmarks = renderers[identity_json].render(expression, data.pose[:, :6])
-        audio = read_audio(row["audio"], SAMPLE_RATE)[: int(round(len(frames) / data.fps * SAMPLE_RATE))]
-        target = out_dir / "generated" / style / clip.dataset / f"{clip.clip_id}.mp4"
-        write_video(target, frames, data.fps, audio=audio, sample_rate=SAMPLE_RATE)
-        with atomic_path(target.with_name(f"{clip.clip_id}.landmarks.npy")) as tmp:
-            np.save(tmp, landmarks.astype(np.float32))
+        for style in styles:
+            if style == "text":
+                expression = generate_coefficients(model, data.phonemes, text=clip.text, backbone=backbone)
+            else:
+                expression = generate_coefficients(model, data.phonemes, style_clip=data.expression)
+            generated[style][clip.clip_id] = expression
+            target = out_dir / "generated" / style / clip.dataset / f"{clip.clip_id}.mp4"
+            tasks.append(RenderTask(identity_json, expression, np.ascontiguousarray(data.pose[:, :6]), data.fps,
+                                    str(row["audio"]), str(target), image_size))
         # The ground truth: the corpus video and its sidecar (exact landmarks), linked by clip id.
         ref = out_dir / "reference" / clip.dataset / f"{clip.clip_id}.mp4"
         _link(Path(row["video"]), ref)
         _link(sidecar, ref.with_suffix(".npz"))
-    return generated
+    seconds = {"generate": round(time.perf_counter() - started, 1)}
+    phase = time.perf_counter()
+    n_workers = workers if workers is not None else default_workers(len(tasks))
+    run_tasks(render_task, tasks, n_workers, desc="evaluate: render", labels=[Path(t.target).stem for t in tasks])
+    seconds["render"] = round(time.perf_counter() - phase, 1)
+    return generated, seconds
 
 
 def run_selfdriven(
     checkpoint: str | Path, processed_dir: str | Path, annotated_dir: str | Path, out_dir: str | Path,
     syncnet: str | Path | None = None, image_size: int = 128, max_clips_per_dataset: int = 0,
-    text_only: bool = False, ood_lists: Sequence[str | Path] = (),
+    text_only: bool = False, ood_lists: Sequence[str | Path] = (), workers: int | None = None,
 ) -> dict:
     """Render and score the test splits; returns {method: {dataset: metrics}} plus style results.
 
     ``text_only``: only the text-driven generation of the MEAD-format split (an ablation's row of
     Table 2), no ground-truth or video-style rows. ``ood_lists``: out-of-domain description tables
     (``text<TAB>emotion``) scored beside the shipped one (``results["ood_extra"][file stem]``).
+    ``workers``: processes that draw and score the videos (default one per core; 1 = this process).
     """
     from talkclip.inference import load_model
-    from talkclip.metrics.evaluator import evaluate_folders
+    from talkclip.metrics.evaluator import evaluate_methods
     from talkclip.metrics.style import style_accuracy, train_style_classifier
     from talkclip.model.text_backbone import load_text_backbone
 
@@ -151,36 +187,29 @@ def run_selfdriven(
     results: dict = {"table1": {}, "style": {}, "seconds": {}}
     seconds = results["seconds"]  # wall time per phase, for the benchmark record
     started = time.perf_counter()
-    generated = {}
-    variants = [("text", "TalkCLIP (text style)")]
+    variants = {"text": "TalkCLIP (text style)"}
     if not text_only:
-        variants.append(("video", "TalkCLIP (video style, StyleTalk-like)"))
-    styles = [style for style, _ in variants]
-    for style, method in variants:
-        phase = time.perf_counter()
-        generated[style] = render_variant(model, backbone, clips, processed_dir, manifest, out_dir, style, image_size)
-        seconds[f"render_{style}"] = round(time.perf_counter() - phase, 1)
-        phase = time.perf_counter()
-        results["table1"][method] = {}
-        for dataset in sorted({c.dataset for c in clips}):
-            _, summary = evaluate_folders(
-                out_dir / "generated" / style / dataset, out_dir / "reference" / dataset,
-                out_dir=out_dir / "scores" / style / dataset, crop_size=image_size, syncnet=syncnet,
-                landmark_source="given", progress=False,
-            )
-            if summary["n_failed"]:
-                raise RuntimeError(f"evaluation of {style}/{dataset} failed for {summary['failed']}")
-            results["table1"][method][dataset] = summary["metrics"]
-        seconds[f"score_{style}"] = round(time.perf_counter() - phase, 1)
+        variants["video"] = "TalkCLIP (video style, StyleTalk-like)"
+    styles = list(variants)
+    generated, render_seconds = render_variants(model, backbone, clips, processed_dir, manifest, out_dir, styles,
+                                                image_size, workers)
+    seconds.update(render_seconds)
     phase = time.perf_counter()
-    for dataset in sorted({c.dataset for c in clips}) if not text_only else []:
-        results["table1"].setdefault("Ground Truth", {})
-        _, summary = evaluate_folders(
-            out_dir / "reference" / dataset, out_dir / "reference" / dataset, out_dir=out_dir / "scores" / "gt" / dataset,
-            crop_size=image_size, syncnet=syncnet, landmark_source="given", progress=False,
-        )
-        results["table1"]["Ground Truth"][dataset] = summary["metrics"]
-    seconds["score_ground_truth"] = round(time.perf_counter() - phase, 1)
+    # One scoring run per dataset for every row (the generations and the ground truth against itself): one
+    # pool of workers, and each reference's face analysis is shared by the rows.
+    for dataset in sorted({c.dataset for c in clips}):
+        reference = out_dir / "reference" / dataset
+        methods = {style: out_dir / "generated" / style / dataset for style in styles}
+        if not text_only:
+            methods["gt"] = reference
+        scored = evaluate_methods(methods, reference, out_dir=out_dir / "scores" / dataset, crop_size=image_size,
+                                  syncnet=syncnet, landmark_source="given", progress=False, workers=workers)
+        for key, (_, summary) in scored.items():
+            if summary["n_failed"]:
+                raise RuntimeError(f"evaluation of {key}/{dataset} failed for {summary['failed']}")
+            row = variants.get(key, "Ground Truth")
+            results["table1"].setdefault(row, {})[dataset] = summary["metrics"]
+    seconds["score"] = round(time.perf_counter() - phase, 1)
 
     phase = time.perf_counter()
     classifier = train_style_classifier(processed_dir, splits=("train",))

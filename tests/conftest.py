@@ -12,6 +12,35 @@ os.environ.setdefault("TALKCLIP_MLFLOW", "0")
 
 SHARED_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "samples"
 
+# The suite runs on pytest-xdist workers, one test file per worker at a time (pyproject: -n auto
+# --dist loadfile), so module fixtures are built once. Files that take minutes go first, longest first
+# (durations from CI's --durations table, benchmarks/RESULTS.md): started last, the longest would end
+# the run alone on one core while the others idle.
+LONGEST_FIRST = (
+    "test_pipeline_dvc.py",
+    "test_metrics_syncnet_train.py",
+    "test_training_style.py",
+    "test_sweep.py",
+    "test_real_path.py",
+    "test_metrics_evaluator.py",
+    "test_au_estimate.py",
+    "test_metrics_networks.py",
+)
+# Each worker holds torch, the text backbone and its test's data (1-2 GB at the peak).
+MAX_WORKERS = 8
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per usable core (the affinity mask, not the machine's count), at most
+    MAX_WORKERS."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep file order
+
 
 @pytest.fixture(scope="session")
 def styletalk_samples() -> Path:

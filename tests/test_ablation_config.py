@@ -57,3 +57,23 @@ def test_names_and_labels(tmp_path):
         load_ablation(tmp_path / "full.yaml")
     with pytest.raises(FileNotFoundError, match="nowhere"):
         load_ablations(tmp_path / "nowhere", ModelConfig(), TrainConfig())
+
+
+def test_code_digest_follows_the_code_a_variant_runs(tmp_path):
+    """A variant is reused only while the library code behind its results is unchanged: an edit to the
+    model changes the digest, an edit to code the variants never run (the portrait renderer) does not."""
+    import shutil
+
+    import talkclip
+    from talkclip.ablations import code_digest
+
+    package = tmp_path / "talkclip"
+    shutil.copytree(Path(talkclip.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    before = code_digest(package)
+    assert before == code_digest(package) == code_digest()
+    renderer = next((package / "portrait").glob("*.py"))
+    renderer.write_text(renderer.read_text() + "\n# unrelated edit\n")
+    assert code_digest(package) == before
+    model = package / "model" / "talkclip_model.py"
+    model.write_text(model.read_text() + "\n# an edit to the model\n")
+    assert code_digest(package) != before

@@ -1,8 +1,10 @@
 """CI regression gates: thresholds file, comparison, profile check, and the `talkclip gate` command."""
 import json
 import math
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -135,3 +137,28 @@ def test_profile_command_prints_dvc_overrides_and_writes_params(tmp_path, capsys
     bad.write_text(yaml.safe_dump({"train": {"no_such_key": 1}}))
     assert main(["profile", str(bad), "--params", params]) == 2
     assert "train.no_such_key" in capsys.readouterr().err
+
+
+def test_derive_proposes_thresholds_from_runs_by_the_documented_rule(tmp_path, capsys):
+    """Worst value -/+ max(2 sd, 5% of the mean), rounded outwards: computed by hand for two gates over
+    three runs; a run missing a metric is named."""
+    thresholds = _write(tmp_path, GATES)
+    runs = []
+    for i, (m_lmd, agreement) in enumerate([(1.0, 0.80), (1.2, 0.82), (1.1, 0.90)]):
+        run = tmp_path / f"run{i}"
+        run.mkdir()
+        _metrics(run, "eval.json", {"TalkCLIP_(text_style)/MEAD/m_lmd": m_lmd})
+        _metrics(run, "preprocess.json", {"frame_agreement_mean": agreement})
+        runs.append(str(run))
+    assert main(["gate", "--thresholds", str(thresholds), "--derive", *runs, "--out", str(tmp_path / "d.csv")]) == 0
+    assert "proposed" in capsys.readouterr().out
+    table = {row["gate"]: row for row in pd.read_csv(tmp_path / "d.csv").to_dict("records")}
+    # m_lmd (lower): sd 0.1 -> margin max(0.2, 0.055) = 0.2; worst 1.2 + 0.2 = 1.4
+    assert table["m_lmd"]["proposed"] == pytest.approx(1.4) and table["m_lmd"]["current"] == 2.0
+    # alignment (higher): sd 0.05292 -> margin 0.10583; worst 0.80 - 0.10583 = 0.69417 -> floor 0.694
+    assert table["alignment"]["proposed"] == pytest.approx(0.694)
+    (Path(runs[1]) / "metrics" / "preprocess.json").write_text("{}")
+    assert main(["gate", "--thresholds", str(thresholds), "--derive", *runs]) == 2
+    assert re.search(r"run1: gate 'alignment'.*frame_agreement_mean", capsys.readouterr().err)
+    assert main(["gate", "--thresholds", str(thresholds), "--derive", runs[0]]) == 2
+    assert "at least two runs" in capsys.readouterr().err

@@ -151,6 +151,10 @@ def test_a_local_dvc_remote_restores_the_outputs(pipeline, tmp_path):
     run([dvc, "pull", "train"], repo, env)
     assert checkpoint.read_bytes() == content
     assert not out_of_date(run([dvc, "status", "train"], repo, env).stdout)
+    # The rest of the cache back from the remote: with outputs missing from the cache, the next test's
+    # `dvc repro evaluate` would rerun every stage from the corpus instead of the two training stages.
+    run([dvc, "pull"], repo, env)
+    assert not out_of_date(run([dvc, "status"], repo, env).stdout)
 
 
 def test_gate_fails_when_a_broken_config_pushes_metrics_past_their_thresholds(pipeline):
@@ -161,7 +165,9 @@ def test_gate_fails_when_a_broken_config_pushes_metrics_past_their_thresholds(pi
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["train"]["lambda_rec"] = 0.0
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run([dvc, "repro", "evaluate"], repo, env)
+    done = run([dvc, "repro", "evaluate"], repo, env)
+    ran = {stage for stage in STAGES if f"Running stage '{stage}'" in done.stdout}
+    assert ran == {"train_v2ss", "train", "evaluate"}, ran
     talkclip = str(Path(sys.executable).parent / "talkclip")
     gate = subprocess.run([talkclip, "gate", "--any-profile", "--out", "gates.csv"], cwd=repo, env=env, check=False,
                           capture_output=True, text=True)

@@ -130,7 +130,7 @@ def state_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()[:16]
 
 
-def _backbone_extra(model_cfg: ModelConfig) -> dict[str, Any]:
+def backbone_extra(model_cfg: ModelConfig) -> dict[str, Any]:
     """What selects the backbone's weights beyond its name (part of the embedding cache key)."""
     return {"text_backbone": model_cfg.text_backbone, "clip_path": model_cfg.clip_path,
             "random_backbone_seed": model_cfg.random_backbone_seed, "text_max_tokens": model_cfg.text_max_tokens}
@@ -197,7 +197,7 @@ class _Trainer:
                 f"{model_cfg.text_backbone!r}"
             )
         self.text_dim = int(backbone.dim)
-        extra = _backbone_extra(model_cfg)
+        extra = backbone_extra(model_cfg)
         table, self.embedding_cache, self.embedding_cache_reused = description_embeddings(
             backbone, descriptions.texts, cache_dir or out_dir / "embedding_cache", extra=extra
         )
