@@ -3,7 +3,7 @@ one step on the batch split across the workers computes the single-process gradi
 resumes to the weights of an uninterrupted 2-worker run and logs from rank 0, bad input is refused.
 
 The Ray tests share one local Ray (2 CPUs) started by a fixture; each TorchTrainer.fit still starts its own
-worker processes, 15-25 s on the 2-core test machine, which is most of these tests' time.
+worker processes, 20-60 s on the 2-core test machine depending on its load: most of these tests' time.
 """
 import dataclasses
 import os
