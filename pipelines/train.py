@@ -2,6 +2,8 @@
 `train` stage 2 (T2SS) from its checkpoint (`--init-from`), so a p-schedule change reruns stage 2 only.
 
 Paths and flags come from the stage's command line in dvc.yaml (where each path is written once).
+With train.workers > 1 in params.yaml the stage trains data-parallel on Ray Train (README, "Training on
+several workers / a Ray cluster").
 """
 import sys
 

@@ -173,6 +173,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         nesting = _ablation_nesting(model_cfg, train_cfg)
         model_cfg, train_cfg = ablation.apply(model_cfg, train_cfg)
         name = ablation.name
+    train_cfg = _where_training_runs(args, train_cfg)
     # MLflow run names: train_full_v2ss (stage 1 alone), train_full (stage 2 from it, or both stages).
     run_name = f"train_{name}" + ("_v2ss" if args.stop_after == "stage1" else "")
     with _tracked(run_name, {"model": model_cfg, "train": train_cfg}, **nesting) as run:
@@ -181,6 +182,16 @@ def cmd_train(args: argparse.Namespace) -> None:
             load_text_backbone(model_cfg), restart=args.restart, stop_after=args.stop_after, init_from=args.init_from,
         )
     _write_metrics(args.metrics, metrics)
+
+
+def _where_training_runs(args: argparse.Namespace, train_cfg):
+    """train.workers / use_gpu / address as given on the command line (validated like params.yaml's)."""
+    import dataclasses
+
+    overrides = {key: value for key, value in (("workers", args.workers), ("address", args.address)) if value is not None}
+    if args.use_gpu:
+        overrides["use_gpu"] = True
+    return dataclasses.replace(train_cfg, **overrides) if overrides else train_cfg
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -451,6 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from", default=None,
                    help="start stage 2 from this stage-1 checkpoint of a run with the same settings "
                         "(DVC stage train: models/v2ss/checkpoints/stage1.pt)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-parallel training processes on Ray Train (overrides train.workers; 0/1 = this process)")
+    p.add_argument("--address", default=None,
+                   help="a running Ray cluster HOST:PORT (overrides train.address; default: a local Ray)")
+    p.add_argument("--use-gpu", action="store_true", help="one GPU per Ray Train worker (sets train.use_gpu)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sweep", help="Ray Tune sweep over the p-schedule, beta and the loss weights (ASHA)")

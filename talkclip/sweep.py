@@ -49,6 +49,7 @@ import math
 import os
 import re
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,6 +328,12 @@ def run_sweep(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
+    if train_cfg.workers > 1:
+        # A trial is one process with sweep.cpus_per_trial threads (as train.threads is the trial's): the
+        # data-parallel keys say where a training runs, not what it computes (training/distributed.py).
+        print(f"sweep: trials train in one process each (train.workers {train_cfg.workers}, train.use_gpu and "
+              "train.address apply to `talkclip train`)", file=sys.stderr)
+        train_cfg = dataclasses.replace(train_cfg, workers=1, use_gpu=False, address="")
     if sync_cfg is not None and train_cfg.lambda_sync > 0 and sync_cfg.clip_frames != train_cfg.clip_frames:
         raise ConfigError(
             f"sync.clip_frames ({sync_cfg.clip_frames}) must equal train.clip_frames ({train_cfg.clip_frames})"

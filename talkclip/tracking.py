@@ -196,6 +196,27 @@ class NullRun:
     def log_dataset(self, manifest: str | Path, name: str, context: str = "training") -> None:
         pass
 
+    def handle(self) -> RunHandle:
+        """What another process needs to log into this run (picklable; see RunHandle)."""
+        return RunHandle(self.run_id, self.experiment_id, self.tracking_uri)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunHandle:
+    """An open run, as another process (the rank-0 worker of a Ray Train run) logs into it: ids and URI
+    only, since an MlflowClient does not travel between processes. The run stays owned (and is ended)
+    by the ``tracked_run`` that created it; a handle of a ``NullRun`` attaches to a ``NullRun``."""
+
+    run_id: str | None
+    experiment_id: str | None
+    tracking_uri: str | None
+
+    def attach(self) -> NullRun:
+        if self.run_id is None:
+            return NullRun()
+        client, uri = mlflow_client(self.tracking_uri)
+        return TrackedRun(client, self.run_id, self.experiment_id, uri)
+
 
 class TrackedRun(NullRun):
     """One MLflow run, logged through an ``MlflowClient`` (no global "active run" state, so a

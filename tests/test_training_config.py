@@ -39,6 +39,12 @@ def test_round_trip_through_loader():
         ({"num_workers": -1}, "train.num_workers"),
         ({"threads": -1}, "train.threads"),
         ({"eval_every": 75, "log_every": 50}, "train.eval_every"),
+        ({"workers": -1}, "train.workers"),
+        ({"workers": 2, "batch_size": 5}, "train.batch_size"),
+        ({"use_gpu": True}, "train.use_gpu"),  # with train.workers 1: no Ray to ask for GPUs
+        ({"address": "10.0.0.1:6379"}, "train.address"),
+        ({"workers": 2, "device": "cuda"}, "train.use_gpu"),
+        ({"workers": 2, "use_gpu": True, "device": "cpu"}, "train.device"),
     ],
 )
 def test_invalid_train_values_name_the_key(overrides, key):

@@ -71,6 +71,14 @@ class TrainConfig:
     # torch intra-op threads of the training process; 0 = $OMP_NUM_THREADS, else every usable core
     # (talkclip.device.set_threads).
     threads: int = 0
+    # Data-parallel training on Ray Train (talkclip/training/distributed.py): this many training processes
+    # (DDP), each on its own contiguous slice of every batch, so the global batch stays train.batch_size.
+    # 0 or 1 = this process alone, without Ray. (Not num_workers: those only assemble batches.)
+    workers: int = 1
+    # Give each Ray Train worker one GPU (NCCL) instead of one CPU (gloo); needs train.workers > 1.
+    use_gpu: bool = False
+    # An existing Ray cluster, HOST:PORT (`ray start --head` prints it); "" = a local Ray for this run.
+    address: str = ""
 
     def __post_init__(self) -> None:
         require(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
@@ -102,6 +110,25 @@ class TrainConfig:
                 self.eval_every)
         require(self.num_workers >= 0, "train.num_workers", ">= 0", self.num_workers)
         require(self.threads >= 0, "train.threads", ">= 0 (0 = automatic)", self.threads)
+        require(self.workers >= 0, "train.workers", ">= 0 (0 or 1 = this process alone)", self.workers)
+        if self.workers > 1:
+            # DDP averages the workers' gradients: equal slices make that the full batch's gradient.
+            require(self.batch_size % self.workers == 0, "train.batch_size",
+                    f"a multiple of train.workers ({self.workers}), so that every worker trains on an equal "
+                    f"slice of each batch", self.batch_size)
+            # Ray gives a worker no GPU unless asked (it hides them): "cuda" there could never run.
+            require(self.use_gpu or self.device != "cuda", "train.use_gpu",
+                    f"true with train.device 'cuda' and train.workers {self.workers}", self.use_gpu)
+        else:
+            # A single-process run never starts Ray: a GPU or cluster request would be silently ignored.
+            require(not self.use_gpu, "train.use_gpu",
+                    f"false with train.workers {self.workers} (it asks Ray Train for GPUs; one process uses "
+                    f"train.device)", self.use_gpu)
+            require(not self.address, "train.address",
+                    f"'' with train.workers {self.workers} (a Ray cluster trains only with train.workers > 1)",
+                    self.address)
+        require(not (self.use_gpu and self.device == "cpu"), "train.device",
+                "'auto' or 'cuda' with train.use_gpu true", self.device)
 
 
 @dataclass(frozen=True)

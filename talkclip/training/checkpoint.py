@@ -24,9 +24,13 @@ from talkclip.expression import check_space, legacy_space
 
 CHECKPOINT_FORMAT = "talkclip-checkpoint-v1"
 
-# train.* keys that may differ between a checkpoint and the run that resumes it.
+# train.* keys that may differ between a checkpoint and the run that resumes it. The Ray Train keys
+# (workers, use_gpu, address) are where the run executes, like device: with model.dropout 0 another worker
+# count computes the same gradients up to float rounding (the all-reduce sums in another order; measured in
+# tests/test_training_ddp.py); with dropout > 0 each worker draws its own masks, so the continued run is
+# another, equally valid draw, as on another device.
 RESUMABLE_TRAIN_KEYS = frozenset({"device", "num_workers", "threads", "log_every", "eval_every", "checkpoint_every",
-                                  "stage1_steps", "stage2_steps"})
+                                  "stage1_steps", "stage2_steps", "workers", "use_gpu", "address"})
 
 
 class CheckpointError(ValueError):
@@ -44,6 +48,9 @@ class CheckpointMismatchError(CheckpointError):
             + "\n  ".join(mismatches)
             + "\n(use a fresh output folder, or restore the checkpoint's values)"
         )
+
+    def __reduce__(self):  # picklable with its arguments: it travels from a Ray Train worker to the driver
+        return (type(self), (self.path, self.mismatches))
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -3,11 +3,14 @@
 `run_training` is what `talkclip train` and each variant of the ablations stage do inside their MLflow
 run: it trains (resuming, or continuing a stage-1 checkpoint), records the learning curves of the
 validation speakers (monitor.py) as they are measured, and ends with the style probes on the test
-split (style_probe.py). It returns the flat metrics that go to ``metrics/*.json``.
+split (style_probe.py). It returns the flat metrics that go to ``metrics/*.json``. With ``train.workers``
+> 1 the training runs on Ray Train (distributed.py) and the tracking and the learning curves happen in
+its rank-0 worker (`StageHooks`); the probes and the final metrics stay in this process.
 """
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +18,7 @@ import pandas as pd
 from talkclip.atomic import write_text
 from talkclip.config.model import ModelConfig
 from talkclip.config.train import TrainConfig
+from talkclip.tracking import RunHandle
 
 from .trainer import TrainResult, stage_lengths, train
 
@@ -50,6 +54,29 @@ class StyleCurves:
             earlier = pd.read_csv(path)
             frame = pd.concat([earlier[earlier["step"] <= resumed_from["global_step"]], frame], ignore_index=True)
         write_text(path, frame.to_csv(index=False))
+
+
+@dataclass
+class StageHooks:
+    """`run_training`'s hooks on the rank-0 worker of a Ray Train run (distributed.RankZeroHooks): losses
+    into the stage's MLflow run through its handle, learning curves measured there and written to
+    ``curves.csv`` at the end, as `run_training` does in one process."""
+
+    processed: str
+    annotated: str
+    train_cfg: TrainConfig
+    run: RunHandle
+    curves_file: str
+    curves: StyleCurves | None = field(default=None, repr=False)
+
+    def open(self, backbone):
+        run = self.run.attach()
+        self.curves = StyleCurves(self.processed, self.annotated, self.train_cfg, backbone, run)
+        return run.on_log, self.curves if self.curves.monitor is not None else None
+
+    def close(self, result: TrainResult) -> None:
+        if self.curves is not None:
+            self.curves.write(Path(self.curves_file), result.resumed_from)
 
 
 def style_probes(checkpoint: Path, processed: str | Path, annotated: str | Path, train_cfg: TrainConfig,
@@ -112,11 +139,19 @@ def run_training(
     returns the result and its flat metrics."""
     out = Path(out)
     run.log_dataset(Path(processed) / "manifest.csv", "processed", "training")
-    curves = StyleCurves(processed, annotated, train_cfg, backbone, run)
-    result = train(model_cfg, train_cfg, processed, annotated, out, sync, on_log=run.on_log, resume=not restart,
-                   backbone=backbone, stop_after_stage=stop_after, init_from=init_from,
-                   on_eval=curves if curves.monitor is not None else None)
-    curves.write(out / "curves.csv", result.resumed_from)
+    if train_cfg.workers > 1:
+        from .distributed import train_on_ray
+
+        hooks = StageHooks(str(Path(processed).resolve()), str(Path(annotated).resolve()), train_cfg, run.handle(),
+                           str((out / "curves.csv").resolve()))
+        result = train_on_ray(model_cfg, train_cfg, processed, annotated, out, sync, hooks, resume=not restart,
+                              backbone=backbone, stop_after_stage=stop_after, init_from=init_from)
+    else:
+        curves = StyleCurves(processed, annotated, train_cfg, backbone, run)
+        result = train(model_cfg, train_cfg, processed, annotated, out, sync, on_log=run.on_log, resume=not restart,
+                       backbone=backbone, stop_after_stage=stop_after, init_from=init_from,
+                       on_eval=curves if curves.monitor is not None else None)
+        curves.write(out / "curves.csv", result.resumed_from)
     metrics = training_metrics(result, train_cfg)
     if _has_split(processed, "test"):
         metrics.update(style_probes(result.checkpoint, processed, annotated, train_cfg, backbone))

@@ -23,6 +23,10 @@ Exact resume: every batch is a function of (seed, stage, step) (data.py), the p 
 (seed, stage, step), and the torch RNG (dropout) is re-seeded from (seed, stage, step) before every
 step. The only state is therefore networks + optimisers, which checkpoints hold exactly, so a run
 killed at any point and resumed from its last checkpoint ends with bitwise the same weights on CPU.
+
+Data parallel (train.workers > 1): `train` hands the run to Ray Train (distributed.py), whose workers
+each run this trainer on a contiguous slice of every batch with the generator's pass and the D_tem update
+wrapped in DistributedDataParallel; only rank 0 writes checkpoints (this format) and logs.
 """
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -60,6 +64,9 @@ from .data import Batch, ClipStore, DescriptionTable, WindowSampler, batch_loade
 from .embeddings import cache_key, description_embeddings
 from .schedule import p_schedule
 from .sync_pretrain import load_sync_discriminator, step_seed
+
+if TYPE_CHECKING:
+    from .distributed import DataParallel
 
 STAGES = ("stage1", "stage2")
 # train.* keys that shape stage 2 only: a stage-1 checkpoint seeds a stage-2 run that changes them
@@ -136,6 +143,64 @@ def backbone_extra(model_cfg: ModelConfig) -> dict[str, Any]:
             "random_backbone_seed": model_cfg.random_backbone_seed, "text_max_tokens": model_cfg.text_max_tokens}
 
 
+def resolve_backbone(model_cfg: ModelConfig, backbone):
+    """The given text backbone (checked against model.text_backbone), or the configured one loaded."""
+    if backbone is None:
+        from talkclip.model.text_backbone import load_text_backbone
+
+        return load_text_backbone(model_cfg)
+    if backbone.name in TEXT_BACKBONES and backbone.name != model_cfg.text_backbone:
+        raise ValueError(
+            f"the given text backbone is {backbone.name!r} but model.text_backbone is {model_cfg.text_backbone!r}"
+        )
+    return backbone
+
+
+def text_embedding_table(model_cfg: ModelConfig, descriptions: DescriptionTable, backbone,
+                         cache_dir: Path) -> tuple[torch.Tensor, Path, bool, str]:
+    """The frozen backbone's embedding of every description (cached in ``cache_dir``): the table, its
+    cache file, whether that file was reused, and the cache key (stored in checkpoints)."""
+    extra = backbone_extra(model_cfg)
+    table, path, reused = description_embeddings(backbone, descriptions.texts, cache_dir, extra=extra)
+    return table, path, reused, cache_key(backbone, descriptions.texts, extra)
+
+
+class _GeneratorPass(torch.nn.Module):
+    """The generator's computation of one step (style codes, decoding) as one ``forward``.
+
+    DistributedDataParallel averages the gradients of what its ``forward`` computed, so a data-parallel
+    run wraps this module (calling the model's methods directly would bypass the wrapper); a single
+    process calls it unwrapped, with the same operations in the same order as before it existed.
+    """
+
+    def __init__(self, model: TalkCLIP) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, style_clip: torch.Tensor, style_pad_mask: torch.Tensor, text_embedding: torch.Tensor | None,
+                phoneme_windows: torch.Tensor, need_video: bool, use_text: bool, video_as_teacher: bool):
+        """-> (prediction, s_v or None, s_t or None). ``video_as_teacher``: s_v is only used without
+        gradient (the L_cos teacher of a step decoded from s_t); it is returned detached so that DDP sees
+        the video encoder unused on such steps instead of waiting for gradients that never come."""
+        s_v = self.model.video_style(style_clip, style_pad_mask) if need_video else None
+        s_t = self.model.text_style(text_embedding) if text_embedding is not None else None
+        pred = self.model.decode(phoneme_windows, s_t if use_text else s_v)
+        if video_as_teacher and s_v is not None:
+            s_v = s_v.detach()
+        return pred, s_v, s_t
+
+
+class _DiscriminatorLoss(torch.nn.Module):
+    """D_tem's hinge loss on (real windows, detached prediction) as one ``forward`` (for DDP, as above)."""
+
+    def __init__(self, d_tem: TemporalDiscriminator) -> None:
+        super().__init__()
+        self.d_tem = d_tem
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return losses.hinge_d_loss(self.d_tem(real), self.d_tem(fake))
+
+
 class _Accumulator:
     """Sums of per-step metrics over one logging interval (stored in checkpoints for exact logs)."""
 
@@ -161,10 +226,14 @@ class _Trainer:
     def __init__(
         self, model_cfg: ModelConfig, train_cfg: TrainConfig, processed_dir: Path, annotated_dir: Path,
         out_dir: Path, sync_checkpoint: Path | None, backbone, cache_dir: Path | None,
+        data_parallel: DataParallel | None = None,
     ) -> None:
         self.train_cfg = train_cfg
         self.model_cfg = model_cfg
-        self.device = resolve_device(train_cfg.device)
+        # One worker of a data-parallel run (None: this process trains alone); only rank 0 writes.
+        self.data_parallel = data_parallel
+        self.writes = data_parallel is None or data_parallel.writes
+        self.device = data_parallel.device if data_parallel is not None else resolve_device(train_cfg.device)
         self.out_dir = out_dir
         self.checkpoint_dir = out_dir / "checkpoints"
         self.lengths = stage_lengths(train_cfg)
@@ -187,22 +256,12 @@ class _Trainer:
         )
 
         # --- frozen text backbone: embeddings of every description, computed once ---
-        if backbone is None:
-            from talkclip.model.text_backbone import load_text_backbone
-
-            backbone = load_text_backbone(model_cfg)
-        elif backbone.name in TEXT_BACKBONES and backbone.name != model_cfg.text_backbone:
-            raise ValueError(
-                f"the given text backbone is {backbone.name!r} but model.text_backbone is "
-                f"{model_cfg.text_backbone!r}"
-            )
+        backbone = resolve_backbone(model_cfg, backbone)
         self.text_dim = int(backbone.dim)
-        extra = backbone_extra(model_cfg)
-        table, self.embedding_cache, self.embedding_cache_reused = description_embeddings(
-            backbone, descriptions.texts, cache_dir or out_dir / "embedding_cache", extra=extra
+        table, self.embedding_cache, self.embedding_cache_reused, embedding_key = text_embedding_table(
+            model_cfg, descriptions, backbone, cache_dir or out_dir / "embedding_cache"
         )
         self.text_table = table.to(self.device)
-        embedding_key = cache_key(backbone, descriptions.texts, extra)
 
         # --- networks: initialised from the seed alone ---
         torch.manual_seed(train_cfg.seed)
@@ -228,6 +287,13 @@ class _Trainer:
                                       betas=betas)
         self.opt_t = torch.optim.Adam(text_parameters, lr=train_cfg.lr, betas=betas) if text_parameters else None
         self.opt_d = torch.optim.Adam(self.d_tem.parameters(), lr=train_cfg.disc_lr, betas=betas)
+        # What the optimisers update goes through these two forwards (DDP-wrapped on a worker of a
+        # data-parallel run); checkpoints hold the unwrapped modules, so they are the same either way.
+        self.generator_pass: torch.nn.Module = _GeneratorPass(self.model)
+        self.discriminator_loss: torch.nn.Module = _DiscriminatorLoss(self.d_tem)
+        if data_parallel is not None:
+            self.generator_pass = data_parallel.wrap(self.generator_pass, unused_parameters=True)
+            self.discriminator_loss = data_parallel.wrap(self.discriminator_loss)
 
         # The config stored in (and checked against) checkpoints: model, train, and what the data gave.
         self.config = {
@@ -321,8 +387,12 @@ class _Trainer:
 
     # ----------------------------------------------------------------- one step
     def train_step(self, stage: str, step: int, batch: Batch) -> dict[str, float]:
+        """One iteration on ``batch`` (on a data-parallel worker: its slice of the step's batch)."""
         cfg = self.train_cfg
-        torch.manual_seed(step_seed(cfg.seed, TORCH_STREAM, STAGES.index(stage), step))
+        # Dropout masks: a function of (seed, stage, step) and, on workers of a data-parallel run other
+        # than rank 0, of the rank, so that no two workers' slices share masks (distributed.py).
+        rank = () if self.data_parallel is None or self.data_parallel.rank == 0 else (self.data_parallel.rank,)
+        torch.manual_seed(step_seed(cfg.seed, TORCH_STREAM, STAGES.index(stage), step, *rank))
         batch = batch.to(self.device)
         self.model.train()
         metrics: dict[str, float] = {}
@@ -341,20 +411,19 @@ class _Trainer:
             coin = np.random.default_rng([cfg.seed, COIN_STREAM, step]).random()
             use_text = bool(coin < p)
         need_video = stage == "stage1" or cfg.video_guided
-        s_v = self.model.video_style(batch.style, batch.style_pad_mask) if need_video else None
         # Stage 1 is V2SS pretraining alone (paper sec. 4.1.2: "we only feed the video style code s_v
         # into the decoder"); the text side is untouched, so one stage 1 serves every variant that
         # differs only there (init_from_stage1). L_cos then acts for the whole of stage 2.
         cos_active = stage == "stage2" and cfg.video_guided
-        s_t = self.model.text_style(self.text_table[batch.description_index]) if stage == "stage2" else None
-        style = s_t if use_text else s_v
-        pred = self.model.decode(batch.phoneme_windows, style)
+        text_embedding = self.text_table[batch.description_index] if stage == "stage2" else None
+        pred, s_v, s_t = self.generator_pass(batch.style, batch.style_pad_mask, text_embedding, batch.phoneme_windows,
+                                             need_video, use_text, use_text and cfg.cos_gradient == "text")
 
         # D_tem: one hinge update on real windows vs the (detached) prediction.
         if cfg.lambda_tem > 0:
             self.d_tem.train()
             self.d_tem.requires_grad_(True)
-            d_loss = losses.hinge_d_loss(self.d_tem(batch.target), self.d_tem(pred.detach()))
+            d_loss = self.discriminator_loss(batch.target, pred.detach())
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()
@@ -387,6 +456,8 @@ class _Trainer:
         for optimizer in optimizers:
             optimizer.step()
         metrics["loss_total"] = total.item()
+        if self.data_parallel is not None:  # the losses of the whole batch: the mean of the equal slices'
+            metrics = self.data_parallel.mean(metrics)
         if stage == "stage2":
             metrics["p"] = p
             metrics["text_code_fraction"] = float(use_text)
@@ -408,10 +479,16 @@ class _Trainer:
             if self.stage_step >= total:
                 continue
             loader = batch_loader(self.sampler, BATCH_STREAM[stage], self.stage_step, total, cfg.num_workers)
-            with tqdm(total=total, initial=self.stage_step, desc=f"TalkCLIP {stage}", leave=False) as progress:
+            # No bar on Ray Train workers, whose forwarded output cannot render one (rank 0 prints a line per
+            # logged interval instead); not passed otherwise: an explicit disable=False overrides $TQDM_DISABLE.
+            quiet = {} if self.data_parallel is None else {"disable": True}
+            with tqdm(total=total, initial=self.stage_step, desc=f"TalkCLIP {stage}", leave=False, **quiet) as progress:
                 for batch in loader:
                     step = self.stage_step
-                    self.accumulator.add(self.train_step(stage, step, batch))
+                    # Every worker draws the whole batch of the step (a function of seed, stage, step)
+                    # and trains on its slice; throughput counts the whole batch.
+                    part = self.data_parallel.part(batch) if self.data_parallel is not None else batch
+                    self.accumulator.add(self.train_step(stage, step, part))
                     self.stage_step, self.global_step = step + 1, self.global_step + 1
                     self.steps_done[stage] = self.stage_step
                     trained_windows += len(batch)
@@ -424,9 +501,9 @@ class _Trainer:
                         log_entry = {**self.accumulator.means(), "windows_per_s": trained_windows / elapsed}
                         self.history.append({"stage": stage, "step": self.global_step, **log_entry})
                         self.accumulator = _Accumulator()
-                    if self.stage_step % cfg.checkpoint_every == 0 or stage_done or stopping:
+                    if self.writes and (self.stage_step % cfg.checkpoint_every == 0 or stage_done or stopping):
                         self.save(self.checkpoint_dir / "last.pt")
-                    if stage_done:
+                    if self.writes and stage_done:
                         self.save(self.checkpoint_dir / ("final.pt" if stage == STAGES[-1] else f"{stage}.pt"))
                     if log_entry is not None and on_eval is not None:
                         on_eval(stage, self.global_step, self.model)
@@ -475,11 +552,55 @@ def train(
     init_from: a checkpoint at the end of stage 1 (``checkpoints/stage1.pt`` of a run with the same model and
     stage-1 settings; STAGE2_ONLY_TRAIN_KEYS may differ): stage 2 starts from it, exactly as the run that wrote it
     would have continued. Used when ``out_dir`` holds no checkpoint to resume (its own last.pt wins).
+
+    With ``train.workers`` > 1 the run is data parallel on Ray Train (distributed.train_on_ray): the same
+    result up to float rounding (model.dropout 0), and the hooks run in the rank-0 worker's process (Ray
+    pickles them there), so they must be picklable and their side effects happen in that process.
     """
+    _check_stop(max_steps, stop_after_stage)
+    if train_cfg.workers > 1:
+        from .distributed import FixedHooks, train_on_ray
+
+        return train_on_ray(
+            model_cfg, train_cfg, processed_dir, annotated_dir, out_dir, sync_checkpoint, FixedHooks(on_log, on_eval),
+            resume=resume, max_steps=max_steps, stop_after_stage=stop_after_stage, backbone=backbone,
+            cache_dir=cache_dir, init_from=init_from,
+        )
+    return train_in_process(
+        model_cfg, train_cfg, processed_dir, annotated_dir, out_dir, sync_checkpoint, on_log, resume,
+        max_steps=max_steps, stop_after_stage=stop_after_stage, backbone=backbone, cache_dir=cache_dir,
+        on_eval=on_eval, init_from=init_from,
+    )
+
+
+def _check_stop(max_steps: int | None, stop_after_stage: str | None) -> None:
     if max_steps is not None and max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     if stop_after_stage not in (None, *STAGES):
         raise ValueError(f"stop_after_stage {stop_after_stage!r}: expected None or one of {STAGES}")
+
+
+def train_in_process(
+    model_cfg: ModelConfig,
+    train_cfg: TrainConfig,
+    processed_dir: str | Path,
+    annotated_dir: str | Path,
+    out_dir: str | Path,
+    sync_checkpoint: str | Path | None,
+    on_log: LogHook | None = None,
+    resume: bool = True,
+    *,
+    max_steps: int | None = None,
+    stop_after_stage: str | None = None,
+    backbone=None,
+    cache_dir: str | Path | None = None,
+    on_eval: EvalHook | None = None,
+    init_from: str | Path | None = None,
+    data_parallel: DataParallel | None = None,
+) -> TrainResult:
+    """`train` in this process (whatever ``train.workers`` says): alone, or as one worker of a data-parallel
+    run (``data_parallel``, set by distributed.py inside each Ray Train worker; its hooks are rank 0's)."""
+    _check_stop(max_steps, stop_after_stage)
     if stop_after_stage == "stage1":
         # Global steps count stage 1 first, so stage 1 alone is its first stage1-length steps.
         stage1_end = stage_lengths(train_cfg)["stage1"]
@@ -488,7 +609,7 @@ def train(
     trainer = _Trainer(
         model_cfg, train_cfg, Path(processed_dir), Path(annotated_dir), out_dir,
         Path(sync_checkpoint) if sync_checkpoint is not None else None, backbone,
-        Path(cache_dir) if cache_dir is not None else None,
+        Path(cache_dir) if cache_dir is not None else None, data_parallel,
     )
     if resume:
         trainer.try_resume()
