@@ -74,7 +74,8 @@ def inputs_digest(*paths: str | Path | None) -> str:
 
 # The library code a variant's results depend on: the ablations stage's code deps in dvc.yaml. DVC reruns
 # the stage when any of it changes; this makes the stage retrain the variants too, not reuse them.
-CODE_PATHS = ("ablations.py", "config", "model", "training", "metrics", "inference.py", "selfdriven.py", "data")
+CODE_PATHS = ("ablations.py", "cli.py", "config", "model", "training", "metrics", "inference.py", "selfdriven.py",
+              "data")
 
 
 def code_digest(package: str | Path | None = None) -> str:

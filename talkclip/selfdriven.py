@@ -97,16 +97,21 @@ _renderers: dict[tuple[str, int], FaceRenderer] = {}  # per process: a speaker's
 
 
 def render_task(task: RenderTask, progress=None) -> str:
-    """Draw, encode and write one clip (video with its audio, landmarks beside it); returns the target."""
+    """Draw, encode and write one clip (video with its audio, landmarks beside it); returns the target.
+    ``progress(stage, done, total)`` (`talkclip.parallel`) is told each phase."""
+    report = progress or (lambda stage, done, total: None)
     key = (task.identity_json, task.image_size)
+    report("draw", 0, 2)
     if key not in _renderers:
         _renderers[key] = FaceRenderer(Identity.from_json(task.identity_json), image_size=task.image_size)
     frames, landmarks = _renderers[key].render(task.expression, task.pose)
+    report("encode", 1, 2)
     audio = read_audio(task.audio, SAMPLE_RATE)[: round(len(frames) / task.fps * SAMPLE_RATE)]
     target = Path(task.target)
     write_video(target, frames, task.fps, audio=audio, sample_rate=SAMPLE_RATE)
     with atomic_path(target.with_name(f"{target.stem}.landmarks.npy")) as tmp:
         np.save(tmp, landmarks.astype(np.float32))
+    report("done", 2, 2)
     return task.target
 
 

@@ -77,3 +77,19 @@ def test_code_digest_follows_the_code_a_variant_runs(tmp_path):
     model = package / "model" / "talkclip_model.py"
     model.write_text(model.read_text() + "\n# an edit to the model\n")
     assert code_digest(package) != before
+
+
+def test_code_paths_cover_the_ablations_stage_code_deps():
+    """CODE_PATHS and the ablations stage's library deps in dvc.yaml name the same code: a dep DVC reruns
+    the stage for, but that the reuse check ignores, would let a variant trained by old code be reused."""
+    import yaml
+
+    from talkclip.ablations import CODE_PATHS
+
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["ablations"]
+    library = {dep.removeprefix("talkclip/") for dep in stage["deps"] if dep.startswith("talkclip/")}
+    covered = {dep for dep in library if any(dep == p or dep.startswith(p + "/") for p in CODE_PATHS)}
+    assert library and covered == library, sorted(library - covered)
+    # Every code path is a real file or folder of the package (a renamed module would hash nothing).
+    package = ROOT / "talkclip"
+    assert all((package / p).exists() for p in CODE_PATHS), [p for p in CODE_PATHS if not (package / p).exists()]

@@ -88,17 +88,15 @@ def style_probes(checkpoint: Path, processed: str | Path, annotated: str | Path,
     from talkclip.inference import load_model
 
     from .data import ClipStore, DescriptionTable
-    from .embeddings import description_embeddings
     from .style_probe import style_dependence, text_centroid_accuracy
-    from .trainer import backbone_extra
+    from .trainer import text_embedding_table
 
     model, model_cfg = load_model(checkpoint)
     train_store = ClipStore.load(processed, "train", train_cfg.clip_frames)
     test_store = ClipStore.load(processed, "test", train_cfg.clip_frames)
     descriptions = DescriptionTable.load(annotated, train_cfg.descriptions)
-    # The trainer's cache key (with the backbone's extra identity), so its table is reused, not recomputed.
-    table, _, _ = description_embeddings(backbone, descriptions.texts, Path(checkpoint).parent.parent / "embedding_cache",
-                                         extra=backbone_extra(model_cfg))
+    # The trainer's cache, so its table is reused, not recomputed.
+    table = text_embedding_table(model_cfg, descriptions, backbone, Path(checkpoint).parent.parent / "embedding_cache")[0]
     centroid = text_centroid_accuracy(model, train_store, test_store, descriptions, table)
     dependence = style_dependence(model, test_store)
     return {

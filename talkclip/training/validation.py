@@ -37,8 +37,7 @@ from talkclip.model import losses
 from talkclip.model.style_encoder import crop_or_pad_style_clip
 
 from .data import ClipStore, DescriptionTable, phoneme_windows_np
-from .embeddings import description_embeddings
-from .trainer import backbone_extra
+from .trainer import text_embedding_table
 
 # Stream of the window-start generator (distinct from the trainer's batch/coin/torch streams).
 VALIDATION_STREAM = 11
@@ -83,7 +82,7 @@ class ValidationSet:
         length, w = train_cfg.clip_frames, model_cfg.window
 
         # Embeddings of the whole description table: the same cache file the trainer reads.
-        table, _, _ = description_embeddings(backbone, descriptions.texts, cache_dir, extra=backbone_extra(model_cfg))
+        table = text_embedding_table(model_cfg, descriptions, backbone, cache_dir)[0]
         # Keep only the held-out clips' descriptions, one row per (clip, description) pair.
         text_rows, text_clip = [], []
         clip_rows: list[list[int]] = []  # held-out clip -> its rows in the kept table
