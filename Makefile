@@ -13,12 +13,13 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# --no-compile: Python byte-compiles a module when it is first imported, so only what runs is compiled;
-	# compiling every installed file up front was half of the set-up time (3.5 -> 1.6 min, benchmarks/RESULTS.md).
-	$(BIN)/python -m pip install --quiet --no-compile -c requirements.lock -e '.[dev]'
+	# pip byte-compiles what it installs. Keep that: with PYTHONDONTWRITEBYTECODE=1 (set on the project's
+	# machines) nothing compiled at import time is kept, and with --no-compile the set-up was 2 min shorter
+	# but every process of the test suite recompiled torch, making it 4 min longer (benchmarks/RESULTS.md).
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	# The reference SyncNet (test oracle for our SyncNet port); its declared dependencies are
 	# video tools we do not use, hence --no-deps.
-	$(BIN)/python -m pip install --quiet --no-compile --no-deps syncnet-python==0.2.3
+	$(BIN)/python -m pip install --quiet --no-deps syncnet-python==0.2.3
 	touch $@
 
 setup: $(BIN)/.installed
