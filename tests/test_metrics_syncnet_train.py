@@ -9,19 +9,7 @@ import torch
 
 from talkclip.config.loader import ConfigError
 from talkclip.config.syncnet import SyncNetConfig
-from talkclip.metrics.syncnet import (
-    SyncNet,
-    SyncResult,
-    audio_to_int16_scale,
-    embed_audio_windows,
-    embed_video_windows,
-    evaluate_sync,
-    load_syncnet,
-    mfcc,
-    offset_distances,
-    sync_from_distances,
-    window_count,
-)
+from talkclip.metrics.syncnet import SyncNet, embed_video_windows, evaluate_sync, load_syncnet, window_count
 from talkclip.metrics.syncnet_train import (
     SyncClip,
     SyncTrainError,
@@ -31,6 +19,7 @@ from talkclip.metrics.syncnet_train import (
     sample_batch,
     shift_audio,
     sync_losses,
+    sync_with_video_embeddings,
     train_syncnet,
 )
 
@@ -152,12 +141,6 @@ def trained_syncnet(sync_corpus):
     return model, record, held
 
 
-def _sync_with_video(model: SyncNet, video_emb: torch.Tensor, audio: np.ndarray) -> SyncResult:
-    """`evaluate_sync`'s result from a clip's video embeddings (computed once) and one audio track."""
-    audio_emb = embed_audio_windows(model, mfcc(audio_to_int16_scale(audio)), len(video_emb))
-    return sync_from_distances(offset_distances(video_emb, audio_emb))
-
-
 @pytest.mark.slow
 def test_shifted_audio_moves_the_offset_by_the_shift(trained_syncnet):
     """Delaying a held-out clip's audio by k frames moves the offset SyncNet finds by -k.
@@ -165,9 +148,9 @@ def test_shifted_audio_moves_the_offset_by_the_shift(trained_syncnet):
     Every held-out clip (10) with six shifts: 60 trials. Why 0.7 holds across machines: with this fixture
     and another CPU's numerics emulated (ATEN_CPU_CAPABILITY=default) the share was 0.87 and the held-out
     report's offset accuracy 0.94 (docs/DESIGN.md, "Across CPUs"); the old 7-clip fixture gave 0.50 there.
-    The unshifted audio goes through `evaluate_sync`; the shifted ones reuse the clip's video embeddings
-    (the same functions evaluate_sync calls, checked equal on the unshifted audio), as the video side is
-    6/7 of the work and does not change with the audio.
+    The unshifted audio goes through `evaluate_sync`; the shifted ones through `sync_with_video_embeddings`
+    on the clip's video embeddings, computed once (checked equal to evaluate_sync on the unshifted audio):
+    the video side is 6/7 of the work and does not change with the audio.
     """
     model, record, held = trained_syncnet
     moved = []
@@ -175,10 +158,10 @@ def test_shifted_audio_moves_the_offset_by_the_shift(trained_syncnet):
         base = evaluate_sync(model, clip.frames, clip.audio)
         video_emb = embed_video_windows(model, clip.frames, window_count(len(clip.frames), len(clip.audio)),
                                         batch_size=20)
-        same = _sync_with_video(model, video_emb, clip.audio)
+        same = sync_with_video_embeddings(model, video_emb, clip.audio)
         assert same.offset == base.offset and np.array_equal(same.mean_distances, base.mean_distances)
         for k in (-6, -4, -2, 2, 4, 6):
-            moved.append(abs(_sync_with_video(model, video_emb, shift_audio(clip.audio, k)).offset - base.offset - (-k)) <= 1)
+            moved.append(abs(sync_with_video_embeddings(model, video_emb, shift_audio(clip.audio, k)).offset - base.offset - (-k)) <= 1)
     assert len(moved) == 60 and np.mean(moved) >= 0.7, (np.mean(moved), record)
 
 

@@ -46,6 +46,7 @@ from talkclip.metrics.syncnet import (
     VIDEO_FPS,
     WINDOW_FRAMES,
     SyncNet,
+    SyncResult,
     audio_to_int16_scale,
     embed_audio_windows,
     embed_video_windows,
@@ -274,10 +275,11 @@ def save_syncnet(model: SyncNet, record: dict, out_path: str | Path) -> None:
     write_text(out_path.with_name(out_path.name + ".json"), json.dumps(record, indent=2) + "\n")
 
 
-def _sync(model: SyncNet, video_emb: torch.Tensor, audio: np.ndarray) -> tuple[int, float, float]:
+def sync_with_video_embeddings(model: SyncNet, video_emb: torch.Tensor, audio: np.ndarray) -> SyncResult:
+    """`evaluate_sync`'s result for one audio track against a clip's video embeddings, computed once by
+    `embed_video_windows` (the video side is most of the work and does not change with the audio)."""
     audio_emb = embed_audio_windows(model, mfcc(audio_to_int16_scale(audio)), len(video_emb))
-    result = sync_from_distances(offset_distances(video_emb, audio_emb))
-    return result.offset, result.confidence, result.min_distance
+    return sync_from_distances(offset_distances(video_emb, audio_emb))
 
 
 def heldout_report(model: SyncNet, clips: list[SyncClip], tolerance: int = 1) -> dict[str, float]:
@@ -301,15 +303,15 @@ def heldout_report(model: SyncNet, clips: list[SyncClip], tolerance: int = 1) ->
             raise SyncTrainError(f"held-out clip {clip.name} is too short ({n_windows} SyncNet windows)")
         video_emb = embed_video_windows(model, clip.frames, n_windows)
         for shift in HELDOUT_SHIFTS:
-            offset, confidence, distance = _sync(model, video_emb, shift_audio(clip.audio, shift))
-            hits.append(abs(offset - (-shift)) <= tolerance)
+            result = sync_with_video_embeddings(model, video_emb, shift_audio(clip.audio, shift))
+            hits.append(abs(result.offset - (-shift)) <= tolerance)
             if shift == 0:
                 in_sync_hits.append(hits[-1])
-                conf.append(confidence)
-                lse_d.append(distance)
+                conf.append(result.confidence)
+                lse_d.append(result.min_distance)
         other = usable[(index + 1) % len(usable)].audio
         other = np.pad(other, (0, max(0, len(clip.audio) - len(other))))[: len(clip.audio)]
-        conf_other.append(_sync(model, video_emb, other)[1])
+        conf_other.append(sync_with_video_embeddings(model, video_emb, other).confidence)
     return {
         "heldout_clips": len(usable),
         "offset_accuracy": float(np.mean(hits)),
