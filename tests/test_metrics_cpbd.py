@@ -132,3 +132,22 @@ def test_canny_edges_identical_to_skimage():
         assert np.array_equal(canny_edges(image), canny(image))
     flat = np.full((70, 90), 7.0)
     assert np.array_equal(canny_edges(flat), canny(flat))
+
+
+def test_run_lengths_by_binary_search_equal_the_walks():
+    from talkclip.metrics.cpbd import _run_lengths_at
+
+    rng = np.random.default_rng(3)
+    condition = rng.random((9, 40)) < 0.7
+    condition[:, [0, -1]] = False  # the helper's contract: no run crosses a row
+    queries = rng.integers(0, condition.size, 60)
+    ending, starting = _run_lengths_at(condition, queries, queries)
+    flat = condition.ravel()
+    for query, end, start in zip(queries, ending, starting):
+        walk_left = 0
+        while flat[query - walk_left]:
+            walk_left += 1
+        walk_right = 0
+        while flat[query + walk_right]:
+            walk_right += 1
+        assert (end, start) == (walk_left, walk_right)

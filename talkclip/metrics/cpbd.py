@@ -8,16 +8,17 @@ with whole-array operations, so the result is the same number (an exact ratio of
 
 1. Canny edges (`skimage.feature.canny`, default parameters, on the float64 grey image) decide which
    64x64 blocks are "edge blocks" (more than 0.2% of their pixels are Canny edges). `canny_edges`
-   runs scikit-image's own steps (the same scipy filters, its non-maximum suppression, hysteresis)
-   but computes the border-normalisation image once per frame size instead of once per frame; a test
-   checks it is identical to `skimage.feature.canny`.
+   runs scikit-image's own steps (the same scipy filters, its non-maximum suppression, hysteresis on
+   8-connected segments, labelled by OpenCV) but computes the border-normalisation image once per frame
+   size instead of once per frame; a test checks it is identical to `skimage.feature.canny`.
 2. A vertical-edge Sobel filter (the Octave `edge(..., "sobel")` port of the package: normalised
    kernel, threshold ``2 * sqrt(mean(strength^2))`` on the squared response, simple thinning) gives
    the edge pixels whose widths are measured.
 3. Marziliano edge width: at each Sobel edge pixel whose gradient angle (from ``np.gradient``)
    quantises to 0 or +-180 degrees, the width is the number of pixels along the row over which the
    intensity keeps rising/falling monotonically on each side (at most 101 per side) -- computed here
-   from run lengths of the signs of the horizontal differences instead of per-pixel walks.
+   from run lengths of the signs of the horizontal differences (binary search for the nearest sign
+   break) instead of per-pixel walks, and the gradient only at the candidate pixels.
 4. Per edge block: contrast = max - min of the block; just-noticeable width 5 if contrast <= 50
    else 3; probability of blur detection ``1 - exp(-(width / w_jnb) ** 3.6)``, binned in 1% bins.
 5. CPBD = fraction of measured edges (in edge blocks) whose probability bin is <= 63%.
@@ -93,12 +94,14 @@ def canny_edges(image: np.ndarray) -> np.ndarray:
     low_masked = _nonmaximum_suppression_bilinear(isobel, jsobel, magnitude, _canny_inner_mask(height, width),
                                                   CANNY_LOW)
     low_mask = low_masked > 0
-    labels, count = ndi.label(low_mask, np.ones((3, 3), dtype=bool))
-    if count == 0:
-        return low_mask
     # Hysteresis: keep the 8-connected low-threshold segments that reach the high threshold somewhere.
-    good = np.zeros(count + 1, dtype=bool)
-    good[np.unique(labels[low_mask & (low_masked >= CANNY_HIGH)])] = True
+    # skimage labels them with scipy's `label` (3x3 structure); OpenCV's 8-connected components are the
+    # same segments under other numbers (2.5x faster), and only which segments are kept matters.
+    count, labels = cv2.connectedComponents(low_mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    if count == 1:  # background only
+        return low_mask
+    good = np.zeros(count, dtype=bool)
+    good[labels[low_mask & (low_masked >= CANNY_HIGH)]] = True  # never label 0: strong pixels are low
     return good[labels]
 
 
@@ -128,43 +131,48 @@ def _sobel_vertical_edges(image: np.ndarray) -> np.ndarray:
     strength[strength <= threshold] = 0.0
     # Simple thinning: keep a pixel that is a strict local maximum horizontally or vertically
     # (neighbours outside the image count as 0).
-    padded = np.pad(strength, 1)
+    padded = np.zeros((strength.shape[0] + 2, strength.shape[1] + 2))  # np.pad, without its overhead
+    padded[1:-1, 1:-1] = strength
     centre = padded[1:-1, 1:-1]
     horizontal_max = (centre > padded[1:-1, :-2]) & (centre > padded[1:-1, 2:])
     vertical_max = (centre > padded[:-2, 1:-1]) & (centre > padded[2:, 1:-1])
     return horizontal_max | vertical_max
 
 
-def _run_length_ending_at(condition: np.ndarray) -> np.ndarray:
-    """For each column c, the number of consecutive True values ending at c (walking left)."""
-    n_cols = condition.shape[1]
-    # int32 halves the memory traffic of the running maximum (columns never exceed 2^31).
-    columns = np.arange(n_cols, dtype=np.int32)
-    last_false = np.where(condition, np.int32(-1), columns)
-    np.maximum.accumulate(last_false, axis=1, out=last_false)
-    return columns - last_false
+def _run_lengths_at(condition: np.ndarray, ending_at: np.ndarray, starting_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive True values of ``condition`` ending at each flat index in ``ending_at`` and starting at
+    each one in ``starting_at``.
 
-
-def _run_length_starting_at(condition: np.ndarray) -> np.ndarray:
-    """For each column c, the number of consecutive True values starting at c (walking right)."""
-    return _run_length_ending_at(condition[:, ::-1])[:, ::-1]
+    ``condition`` must be False in its first and last column (so no run crosses a row). Each run is
+    bounded by the nearest False entries, found by binary search in the sorted flat indices of the
+    False entries: cost O(queries x log) instead of a running maximum over the whole image.
+    """
+    breaks = np.flatnonzero(~condition.ravel())
+    before = breaks[np.searchsorted(breaks, ending_at, side="right") - 1]
+    after = breaks[np.searchsorted(breaks, starting_at, side="left")]
+    return ending_at - before, after - starting_at
 
 
 def _marziliano_widths(sobel_edges: np.ndarray, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Measured edges as (rows, cols, widths), the non-zero entries of `cpbd.compute.marziliano_method`."""
-    gradient_y, gradient_x = np.gradient(image)
     empty = np.zeros(0, dtype=np.int64)
-    # The reference sets the angle to atan2(gy, gx) where gx != 0, to 90 where gx == 0 and gy == pi/2, and
-    # to 0 elsewhere; if every angle is 0 it measures nothing. atan2 is non-zero iff gy != 0 or gx < 0.
-    any_angle = np.any((gradient_x != 0) & ((gradient_y != 0) | (gradient_x < 0)))
-    if not (any_angle or np.any((gradient_x == 0) & (gradient_y == np.pi / 2))):
-        return empty, empty, empty
-
     # Candidate pixels: Sobel edges away from the image border (the reference loops over 1..H-2, 1..W-2).
     rows, cols = np.nonzero(sobel_edges[1:-1, 1:-1])
     rows += 1
     cols += 1
-    gx, gy = gradient_x[rows, cols], gradient_y[rows, cols]
+    # np.gradient's interior values, (f[i + 1] - f[i - 1]) / 2, computed at the candidates only.
+    gx = (image[rows, cols + 1] - image[rows, cols - 1]) / 2.0
+    gy = (image[rows + 1, cols] - image[rows - 1, cols]) / 2.0
+    # The reference sets the angle to atan2(gy, gx) where gx != 0, to 90 where gx == 0 and gy == pi/2, and
+    # to 0 elsewhere; if every angle of the image is 0 it measures nothing. atan2 is non-zero iff gy != 0
+    # or gx < 0. A candidate with a non-zero angle settles that; otherwise the whole image is checked.
+    nonzero_angle = (gx != 0) & ((gy != 0) | (gx < 0))
+    if not np.any(nonzero_angle | ((gx == 0) & (gy == np.pi / 2))):
+        gradient_y, gradient_x = np.gradient(image)
+        any_angle = np.any((gradient_x != 0) & ((gradient_y != 0) | (gradient_x < 0)))
+        if not (any_angle or np.any((gradient_x == 0) & (gradient_y == np.pi / 2))):
+            return empty, empty, empty
+
     angles = np.where(gx != 0, np.arctan2(gy, gx) * (180.0 / np.pi), 0.0)
     angles[(gx == 0) & (gy == np.pi / 2)] = 90.0
     quantised = 45.0 * np.round(angles / 45.0)
@@ -179,13 +187,14 @@ def _marziliano_widths(sobel_edges: np.ndarray, image: np.ndarray) -> tuple[np.n
     # the left run for column col sits at padded index col, the right run at padded index col + 3.
     diff = image[:, 1:] - image[:, :-1]
     no_step = np.zeros((image.shape[0], 2), dtype=bool)
-    falling = np.concatenate([no_step, diff < 0, no_step], axis=1)
-    rising = np.concatenate([no_step, diff > 0, no_step], axis=1)
-    left_falling, right_falling = _run_length_ending_at(falling), _run_length_starting_at(falling)
-    left_rising, right_rising = _run_length_ending_at(rising), _run_length_starting_at(rising)
-
-    left = np.where(is_180, left_falling[rows, cols], left_rising[rows, cols])
-    right = np.where(is_180, right_falling[rows, cols + 3], right_rising[rows, cols + 3])
+    padded_width = diff.shape[1] + 4
+    left = np.empty(rows.size, dtype=np.int64)
+    right = np.empty(rows.size, dtype=np.int64)
+    for walks_down, direction in ((True, diff < 0), (False, diff > 0)):
+        chosen = is_180 == walks_down
+        condition = np.concatenate([no_step, direction, no_step], axis=1)
+        left_at = rows[chosen] * padded_width + cols[chosen]
+        left[chosen], right[chosen] = _run_lengths_at(condition, left_at, left_at + 3)
     # Each side walks at most MAX_WIDTH_STEPS + 1 steps and counts the edge pixel's neighbour.
     widths = np.minimum(left, MAX_WIDTH_STEPS) + 1 + np.minimum(right, MAX_WIDTH_STEPS) + 1
     return rows, cols, widths
