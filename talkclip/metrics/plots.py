@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -123,7 +124,9 @@ def plot_frame_strip(generated: Sequence[np.ndarray], reference: Sequence[np.nda
                 axis.set_xticks([])
                 axis.set_yticks([])
                 if k == 0:
-                    axis.set_ylabel(f"{names[c]}\n{label}", fontsize=7)
+                    # clip ids (M009_front_angry_level3_001) are wider than a row is tall: wrap them at "_"
+                    wrapped = textwrap.fill(names[c].replace("_", " "), width=16)
+                    axis.set_ylabel(f"{wrapped}\n{label}", fontsize=6)
                 if c == 0 and row == 0:
                     axis.set_title(f"frame {frame_index}", fontsize=7)
     figure.tight_layout()
