@@ -85,7 +85,7 @@ def per_metric(folder: Path, seconds: float, crop: int, syncnet: SyncNet) -> lis
 
 def end_to_end(folder: Path, seconds: float, crop: int, weights: Path, clip_seconds: float = 4.0) -> tuple[float, int]:
     gen, ref, audio_dir = folder / "e2e_gen", folder / "e2e_ref", folder / "e2e_audio"
-    n_clips = max(1, int(round(seconds / clip_seconds)))
+    n_clips = max(1, round(seconds / clip_seconds))
     n_frames = int(clip_seconds * 25)
     from talkclip.formats.media import write_wav
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import peak_rss_mb, print_table  # noqa: E402
+from _report import peak_rss_mb, print_table
 
-import talkclip  # noqa: E402
+import talkclip
 
 ROOT = Path(talkclip.__file__).resolve().parents[1]
 PARTS = ("batch", "v2ss", "t2ss", "content_encoder", "decoder", "d_tem_update", "loss_rec", "loss_tem_sync",
@@ -61,7 +61,7 @@ def step_breakdown(processed: Path, annotated: Path, sync: Path, steps: int) -> 
         for step in range(steps + 3):
             marks = [time.perf_counter()]
 
-            def mark():
+            def mark(marks=marks):
                 marks.append(time.perf_counter())
 
             batch = trainer.sampler.batch(2, step)

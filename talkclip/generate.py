@@ -95,7 +95,7 @@ def phonemes_from_speech(
     if transcript is not None and alignment.method == "phone_recognition":
         warnings.warn(f"audio file {audio_path}: the transcript was not used, phonemes come from phone recognition "
                       f"({'; '.join(alignment.fallback_reasons)})", stacklevel=2)
-    audio = read_audio(audio_path, SAMPLE_RATE)[: int(round(n_frames / fps * SAMPLE_RATE))] if keep_audio else None
+    audio = read_audio(audio_path, SAMPLE_RATE)[: round(n_frames / fps * SAMPLE_RATE)] if keep_audio else None
     reliability = _reliability(audio_path, audio, alignment)
     for message in reliability.warnings:
         warnings.warn(f"audio file {audio_path}: {message}", UserWarning, stacklevel=2)

@@ -18,7 +18,12 @@ from talkclip.expression import require_same_space
 from talkclip.model.style_encoder import crop_or_pad_style_clip
 from talkclip.model.talkclip_model import TalkCLIP
 from talkclip.phonemes import N_PHONEMES, SIL_ID
-from talkclip.training.checkpoint import CheckpointError, checkpoint_expression_space, load_checkpoint, load_module_state
+from talkclip.training.checkpoint import (
+    CheckpointError,
+    checkpoint_expression_space,
+    load_checkpoint,
+    load_module_state,
+)
 
 
 def load_model(checkpoint_path: str | Path) -> tuple[TalkCLIP, ModelConfig]:

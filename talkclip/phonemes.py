@@ -6,8 +6,8 @@ stress, plus ``NSN`` for noise and ``SIL`` for silence), so that phoneme files e
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 

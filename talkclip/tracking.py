@@ -305,10 +305,11 @@ def provenance_tags(root: str | Path | None = None) -> dict[str, str]:
     tags: dict[str, str] = {}
     folder = repo_root(root)
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=10,
+                                check=False)
         if commit.returncode == 0 and commit.stdout.strip():
             dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
-                                   capture_output=True, text=True, timeout=10)
+                                   capture_output=True, text=True, timeout=10, check=False)
             tags["mlflow.source.git.commit"] = commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         pass  # not a git checkout (an installed package used elsewhere): no commit to name

@@ -64,7 +64,7 @@ def test_identical_perturbed_blurred(folders, tmp_path):
 
 def test_fps_resampling_matches_lengths(folders, tmp_path):
     """A 30 fps generated copy of a 25 fps reference is resampled to 25 fps before comparison."""
-    gen, ref = folders
+    _, ref = folders
     from talkclip.formats.media import read_video
 
     frames, _ = read_video(ref / "same.mp4")
@@ -143,7 +143,7 @@ def test_styletalk_samples_detector_landmarks(styletalk_samples, tmp_path):
     shutil.copy(video / "furious_talk1_clip2.mp4", ref / "other.mp4")  # same speaker, other clip
     shutil.copy(video / "furious_talk1_clip1.mp4", gen / "other.mp4")
     # "other" is another clip of another length on purpose: allow it past the length check.
-    per_video, summary = evaluate_folders(gen, ref, progress=False, max_mismatch_s=100.0)
+    per_video, _ = evaluate_folders(gen, ref, progress=False, max_mismatch_s=100.0)
     rows = per_video.set_index("name")
     assert (rows["status"] == "ok").all(), rows["error"].to_dict()
     assert set(rows["landmark_source"]) == {"dlib68"}
@@ -198,7 +198,7 @@ def test_bad_syncnet_file_is_named(folders, tmp_path, capsys):
 def test_truncated_video_is_an_error_row_naming_both_lengths(folders, tmp_path):
     from talkclip.formats.media import read_video
 
-    gen, ref = folders
+    _, ref = folders
     frames, _ = read_video(ref / "same.mp4")
     (tmp_path / "g").mkdir()
     write_video(tmp_path / "g" / "same.mp4", frames[:3], 25)

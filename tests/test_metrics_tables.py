@@ -32,7 +32,7 @@ def test_tables_are_labelled_and_written(tmp_path):
         assert "syncnet_embedded.pt" in markdown and "paper-reported (MEAD)" in markdown
         for line in markdown.splitlines():
             if line.startswith("| ") and "Source" not in line:
-                assert line.startswith("| paper-reported (") or line.startswith("| measured (")
+                assert line.startswith(("| paper-reported (", "| measured ("))
     paths = write_table(t1, tmp_path / "table1")
     assert set(paths) == {"md", "tex", "csv"} and r"\toprule" in paths["tex"].read_text()
     csv = pd.read_csv(paths["csv"])

@@ -35,7 +35,7 @@ def test_bad_clip_raises_or_is_counted(tiny_corpus, tmp_path):
 
     broken = tmp_path / "corpus"
     shutil.copytree(tiny_corpus, broken)
-    wav = sorted((broken / "mead").glob("*/audio/happy/level_1/001.wav"))[0]
+    wav = min((broken / "mead").glob("*/audio/happy/level_1/001.wav"))
     wav.write_bytes(b"RIFF0000WAVEjunk")
     cfg = PreprocessConfig(workers=1)
     tasks, _ = plan_corpus(broken, cfg)

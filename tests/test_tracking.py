@@ -226,7 +226,7 @@ def test_runs_carry_the_commit_the_dvc_experiment_and_their_dataset(store, tmp_p
     (repo / ".dvc").mkdir(parents=True)
     for args in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"]):
         subprocess.run(["git", *args], cwd=repo, check=True)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
     manifest = repo / "manifest.csv"
     manifest.write_text("clip_id,split,frames\na,train,50\nb,test,60\n")
     monkeypatch.chdir(repo)

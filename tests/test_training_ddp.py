@@ -101,8 +101,9 @@ def _coin(step, cfg=CFG):
 
 
 # The gradient test's steps: stage 1 (video code, no text side), stage 2 decoded from s_v, and from s_t
-# (s_v then only the L_cos teacher: the video encoder gets no gradient). p = 0.5 on every stage-2 step.
-STEPS_CFG = dataclasses.replace(CFG, p_start=0.5, p_final=0.5, stage2_steps=8)
+# (s_v then only the L_cos teacher: the video encoder gets no gradient). p = 0.5 on every stage-2 step;
+# with train.text_noise, so that each worker's slice of the noise is checked to be the single process's.
+STEPS_CFG = dataclasses.replace(CFG, p_start=0.5, p_final=0.5, stage2_steps=8, text_noise=0.05)
 GRADIENT_STEPS = [("stage1", 0), ("stage2", next(s for s in range(8) if _coin(s, STEPS_CFG) >= 0.5)),
                   ("stage2", next(s for s in range(8) if _coin(s, STEPS_CFG) < 0.5))]
 

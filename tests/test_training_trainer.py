@@ -8,7 +8,7 @@ from test_training_toy import HashBackbone, tiny_model_config, toy_training_data
 from talkclip.config.train import TrainConfig
 from talkclip.model.talkclip_model import TalkCLIP
 from talkclip.training.checkpoint import CheckpointError, CheckpointMismatchError, load_checkpoint
-from talkclip.training.trainer import shares_stage1, train
+from talkclip.training.trainer import shares_stage1, text_noise, train
 
 MODEL = tiny_model_config()
 SHORT = TrainConfig(seed=3, device="cpu", batch_size=4, lr=1e-3, disc_lr=1e-3, clip_frames=32, stage1_steps=5,
@@ -157,6 +157,35 @@ def test_which_variants_share_stage1():
     assert not shares_stage1(MODEL, SHORT, MODEL, dataclasses.replace(SHORT, video_guided=False))
     assert not shares_stage1(MODEL, SHORT, MODEL, dataclasses.replace(SHORT, lambda_sync=0.0))
     assert not shares_stage1(MODEL, SHORT, dataclasses.replace(MODEL, d_ff=16), SHORT)
+
+
+def test_text_noise_is_a_function_of_seed_and_step_and_sliced_like_the_batch():
+    whole = text_noise(3, 7, 8, 5)
+    assert whole.shape == (8, 5) and torch.equal(whole, text_noise(3, 7, 8, 5))
+    assert not torch.equal(whole, text_noise(3, 8, 8, 5)) and not torch.equal(whole, text_noise(4, 7, 8, 5))
+    # Two data-parallel workers of 4 rows each add exactly the single process's noise to their rows.
+    assert torch.equal(torch.cat([text_noise(3, 7, 4, 5, world_size=2, rank=r) for r in (0, 1)]), whole)
+    assert abs(float(whole.std()) - 1.0) < 0.5
+
+
+def test_text_noise_acts_in_stage2_only_and_resumes_exactly(data, reference, tmp_path):
+    noisy = dataclasses.replace(SHORT, text_noise=0.1)
+    uninterrupted = _train(data, tmp_path / "whole", cfg=noisy)
+    # Stage 1 never sees text: its checkpoint is the noiseless run's, bit for bit.
+    _assert_identical(reference[0].out_dir / "checkpoints" / "stage1.pt",
+                      uninterrupted.out_dir / "checkpoints" / "stage1.pt")
+    adapter = lambda path: {k: v for k, v in _states(path)[0]["talkclip"].items() if k.startswith("text_style_encoder.")}
+    assert any(not torch.equal(a, b) for a, b in zip(adapter(reference[0].checkpoint).values(),
+                                                     adapter(uninterrupted.checkpoint).values()))
+
+    def hook(stage, step, metrics):
+        if step >= 9:
+            raise Interrupt(step)
+
+    with pytest.raises(Interrupt):
+        _train(data, tmp_path / "killed", cfg=noisy, on_log=hook)
+    resumed = _train(data, tmp_path / "killed", cfg=noisy)
+    _assert_identical(uninterrupted.checkpoint, resumed.checkpoint)
 
 
 def test_sync_checkpoint_required_when_lambda_sync_positive(data, tmp_path):

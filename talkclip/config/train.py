@@ -13,6 +13,7 @@ from typing import Literal
 
 from .loader import require
 
+
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = 0
@@ -23,6 +24,10 @@ class TrainConfig:
     lr: float = 1e-4
     # The generator's (decoder, encoders) learning rate in stage 2; 0 = lr. The T2SS adapter always uses lr.
     stage2_lr: float = 0.0
+    # Stage 2: Gaussian noise of this standard deviation (per dimension) added to the text embedding e_t
+    # before the T2SS adapter, in training only; 0 = none (the paper). The backbone's embeddings have
+    # unit length, so 0.05 x sqrt(384) is a perturbation about as long as e_t itself (docs/DESIGN.md).
+    text_noise: float = 0.0
     disc_lr: float = 1e-4
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
@@ -84,6 +89,8 @@ class TrainConfig:
         require(self.batch_size >= 1, "train.batch_size", ">= 1", self.batch_size)
         require(math.isfinite(self.stage2_lr) and self.stage2_lr >= 0, "train.stage2_lr", "a finite value >= 0 (0 = lr)",
                 self.stage2_lr)
+        require(math.isfinite(self.text_noise) and self.text_noise >= 0, "train.text_noise", "a finite value >= 0 (0 = none)",
+                self.text_noise)
         for key in ("lr", "disc_lr"):
             value = getattr(self, key)
             require(math.isfinite(value) and value > 0, f"train.{key}", "a finite value > 0", value)

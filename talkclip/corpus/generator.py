@@ -168,7 +168,7 @@ def render_clip(job: ClipJob) -> ClipResult:
     audio_seconds = len(utterance.audio) / utterance.sample_rate
     # Raw MEAD/HDTF videos and their audio differ by a frame or so; keep that property so the
     # preprocessing length rule is exercised on the embedded corpus too.
-    n_frames = max(1, int(round(audio_seconds * job.fps)) + int(rng.integers(-1, 2)))
+    n_frames = max(1, round(audio_seconds * job.fps) + int(rng.integers(-1, 2)))
     envelope = _frame_envelope(utterance.audio, utterance.sample_rate, job.fps, n_frames)
     performance = perform(
         utterance.phones, n_frames, job.fps, job.emotion, job.level, job.speaker.style, rng, audio_envelope=envelope

@@ -185,10 +185,10 @@ def _wide(comparison: Comparison, set_metrics: Mapping[str, Mapping[str, float]]
 
 def _notes(comparison: Comparison) -> list[str]:
     level = round(comparison.confidence * 100)
-    return [f"Cells: mean over videos [{level}% percentile bootstrap interval, {comparison.n_resamples} resamples "
-            f"of the videos, seed {comparison.seed}] (evaluation/PROTOCOL.md).",
-            "Paired tests between methods (Wilcoxon signed-rank on the same videos, Holm-corrected per metric): "
-            "comparison_paired.csv."]
+    return [(f"Cells: mean over videos [{level}% percentile bootstrap interval, {comparison.n_resamples} resamples "
+             f"of the videos, seed {comparison.seed}] (evaluation/PROTOCOL.md)."),
+            ("Paired tests between methods (Wilcoxon signed-rank on the same videos, Holm-corrected per metric): "
+             "comparison_paired.csv.")]
 
 
 def to_markdown(comparison: Comparison, set_metrics: Mapping[str, Mapping[str, float]] | None = None) -> str:

@@ -233,9 +233,9 @@ def summarise(per_video: pd.DataFrame, set_metrics: Mapping[str, float], setting
     failed = per_video[per_video["status"] != "ok"]
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
-        "n_videos": int(len(per_video)),
-        "n_ok": int(len(ok)),
-        "n_failed": int(len(failed)),
+        "n_videos": len(per_video),
+        "n_ok": len(ok),
+        "n_failed": len(failed),
         "failed": {str(r["name"]): str(r["error"]) for _, r in failed.iterrows()},
         "metrics": means,
         "metric_aliases": {k: v for k, v in METRIC_ALIASES.items() if k in means},

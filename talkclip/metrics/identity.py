@@ -93,7 +93,7 @@ class DlibFaceDescriptor:
             left, top = np.floor(points.min(axis=0)).astype(int)
             right, bottom = np.ceil(points.max(axis=0)).astype(int)
             shape = dlib.full_object_detection(dlib.rectangle(int(left), int(top), int(right), int(bottom)),
-                                               [dlib.point(int(round(x)), int(round(y))) for x, y in points])
+                                               [dlib.point(round(x), round(y)) for x, y in points])
             out.append(np.array(self._model.compute_face_descriptor(np.ascontiguousarray(frame), shape)))
         return _unit(np.stack(out))
 

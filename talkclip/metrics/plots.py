@@ -16,11 +16,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from talkclip.atomic import atomic_path  # noqa: E402
+from talkclip.atomic import atomic_path
 
 METRIC_TITLES = {"ssim": "SSIM ↑", "cpbd": "CPBD ↑", "f_lmd": "F-LMD ↓", "m_lmd": "M-LMD ↓",
                  "sync_conf": "Sync_conf ↑", "lse_d": "LSE-D ↓", "style_accuracy": "style accuracy ↑",

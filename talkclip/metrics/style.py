@@ -35,7 +35,7 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 DEFAULT_OOD_PATH = DATA_DIR / "ood_descriptions.tsv"
 MEAD_EMOTIONS = ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")
 # Function words shared by any English sentence; everything else of the annotation files is vocabulary.
-STOPWORDS = frozenset("a an the of up down with off out to by and in on at".split())
+STOPWORDS = frozenset(["a", "an", "the", "of", "up", "down", "with", "off", "out", "to", "by", "and", "in", "on", "at"])
 TEMPLATE_PHRASES = ("speaks with",)  # the paper's description template "[SUB] [EMOTION] and speaks with [AU]"
 PREFIX_LENGTH = 4  # words sharing their first 4 letters count as the same word (smile/smiling, drop/dropped)
 

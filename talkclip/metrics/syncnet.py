@@ -66,7 +66,7 @@ class SyncNet(nn.Module):
         self.width = width
 
         def ch(n: int) -> int:
-            return max(8, int(round(n * width)))
+            return max(8, round(n * width))
 
         # Audio stream: MFCC "image" (1, 13, 20) -> 512-d
         self.netcnnaud = nn.Sequential(

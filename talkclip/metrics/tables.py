@@ -72,12 +72,12 @@ def _value(metrics: Mapping[str, float] | None, key: str) -> float:
 
 def _notes(syncnet_weights: str, crop_size: int, landmark_source: str) -> list[str]:
     return [
-        f"Sync_conf of measured rows: SyncNet weights `{syncnet_weights}`; paper-reported rows used the official "
-        "syncnet_v2 weights. Numbers from different weights are not comparable.",
-        f"F-LMD / M-LMD of measured rows: pixels of a {crop_size}x{crop_size} evaluation crop, landmark source "
-        f"`{landmark_source}` (evaluation/PROTOCOL.md); the paper does not state its crop size.",
-        "Measured rows come from the embedded (synthetic) corpus, paper-reported rows from real MEAD/HDTF: "
-        "compare rankings within a group, not values across groups.",
+        (f"Sync_conf of measured rows: SyncNet weights `{syncnet_weights}`; paper-reported rows used the official "
+        "syncnet_v2 weights. Numbers from different weights are not comparable."),
+        (f"F-LMD / M-LMD of measured rows: pixels of a {crop_size}x{crop_size} evaluation crop, landmark source "
+        f"`{landmark_source}` (evaluation/PROTOCOL.md); the paper does not state its crop size."),
+        ("Measured rows come from the embedded (synthetic) corpus, paper-reported rows from real MEAD/HDTF: "
+        "compare rankings within a group, not values across groups."),
     ]
 
 
@@ -135,9 +135,9 @@ def table2(
         rows.append({"source": label, "method": variant, **{m: _value(metrics, m) for m in columns}})
     frame = pd.DataFrame(rows, columns=["source", "method", *columns])
     notes = _notes(syncnet_weights, crop_size, landmark_source) + [
-        "Style acc.: the style classifier (trained on ground-truth training clips, 8 emotions, chance 0.125) on "
+        ("Style acc.: the style classifier (trained on ground-truth training clips, 8 emotions, chance 0.125) on "
         "the text-driven generations of the test clips; OOD acc.: the same on the out-of-domain descriptions "
-        "(talkclip/data/ood_descriptions.tsv). The paper has no such columns (it ran a user study)."]
+        "(talkclip/data/ood_descriptions.tsv). The paper has no such columns (it ran a user study).")]
     return Table("Table 2: ablation study (MEAD format)", frame, columns, notes)
 
 

@@ -64,7 +64,7 @@ class CroppedVideo:
 
 def source_frame_count(n_25fps: int, fps: float) -> int:
     """Source frames that a 25 fps timeline of ``n_25fps`` frames came from (for sidecar checks)."""
-    return int(math.floor(n_25fps * fps / TARGET_FPS + 0.5))
+    return math.floor(n_25fps * fps / TARGET_FPS + 0.5)
 
 
 def _resize(frame: np.ndarray, crop_size: int) -> np.ndarray:
@@ -99,7 +99,7 @@ def load_crop(path: Path, box: CropBox | None, crop_size: int) -> CroppedVideo:
             next_output += 1
     if n_source == 0:
         raise MediaError(f"video file {path} has no decodable frames")
-    n_target = int(math.floor(n_source / step + 1e-6))
+    n_target = math.floor(n_source / step + 1e-6)
     if n_target == 0:
         raise EvaluationError(f"{path}: {n_source} frames at {fps:g} fps give no frame at {TARGET_FPS:g} fps")
     return CroppedVideo(path, np.stack(kept[:n_target]), fps, n_source, frame_hw)
@@ -127,9 +127,9 @@ def face_crop_box(path: Path, detector: DlibLandmarks) -> CropBox:
     centre_x = float(np.median([(b.left() + b.right()) / 2 for b in boxes])) / scale
     centre_y = float(np.median([(b.top() + b.bottom()) / 2 for b in boxes])) / scale
     size = float(np.median([max(b.width(), b.height()) for b in boxes])) / scale * FACE_BOX_SCALE
-    side = int(round(min(size, height, width)))
-    left = int(round(min(max(centre_x - side / 2, 0), width - side)))
-    top = int(round(min(max(centre_y - side / 2, 0), height - side)))
+    side = round(min(size, height, width))
+    left = round(min(max(centre_x - side / 2, 0), width - side))
+    top = round(min(max(centre_y - side / 2, 0), height - side))
     return CropBox(top=top, left=left, side=side)
 
 

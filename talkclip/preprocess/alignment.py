@@ -507,7 +507,7 @@ class PhonemeReliability:
 
 def energy_range_db(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
     """95th minus 10th percentile of the 10 ms frame energies in dB (speech peaks over the noise floor)."""
-    hop = int(round(ENERGY_FRAME_S * sample_rate))
+    hop = round(ENERGY_FRAME_S * sample_rate)
     samples = np.asarray(audio, dtype=np.float64)
     n = len(samples) // hop
     if n < 2:

@@ -34,7 +34,13 @@ from talkclip.formats.mead import ClipRecord, scan_hdtf, scan_mead
 from talkclip.formats.media import AudioTooLongError, probe_video, read_audio
 from talkclip.formats.phoneme_json import read_phoneme_seq
 from talkclip.phonemes import PhoneInterval, WordInterval, intervals_to_frame_ids
-from talkclip.preprocess.alignment import AlignmentError, PhonemeAligner, assess_phonemes, frame_agreement, word_boundary_error_ms
+from talkclip.preprocess.alignment import (
+    AlignmentError,
+    PhonemeAligner,
+    assess_phonemes,
+    frame_agreement,
+    word_boundary_error_ms,
+)
 from talkclip.preprocess.dataset import ProcessedClip, write_clip, write_manifest
 from talkclip.preprocess.spaces import coeffs_file_space
 from talkclip.preprocess.timing import coeffs_frame_rate, common_frame_count, resample_frames, resample_labels

@@ -76,7 +76,7 @@ def common_frame_count(
             f"the tolerance preprocess.max_av_mismatch_s = {max_mismatch_s:g} s"
         )
     duration = min(video_seconds, audio_seconds)
-    return int(math.floor(duration * fps + 1e-6))
+    return math.floor(duration * fps + 1e-6)
 
 
 def resample_frames(values: np.ndarray, source_fps: float, target_fps: float, n_out: int) -> np.ndarray:

@@ -6,7 +6,9 @@ not used at all. Stage 2 feeds, per iteration, the text style code s_t = T2SS(e_
 (rising from p_start to p_final, schedule.py) and s_v otherwise, with L_cos = 1 - cos(s_t, s_v) on every
 iteration for the whole batch ("during the whole training process" of the text encoder, sec. 4.2).
 With train.cos_gradient "text" s_v stays the teacher ("the video encoder acts as a guide"); with
-"both" L_cos pulls on both codes.
+"both" L_cos pulls on both codes. With train.text_noise > 0 (not the paper; off by default) stage 2 adds
+Gaussian noise to the frozen backbone's e_t before the adapter, a regulariser measured for the
+out-of-domain prompts in docs/DESIGN.md.
 
 Each iteration: G forward -> one D_tem hinge update on (real window, detached prediction) ->
 generator update on lambda_rec L_rec + lambda_sync L_sync + lambda_tem L_tem (+ lambda_cos L_cos).
@@ -72,7 +74,7 @@ STAGES = ("stage1", "stage2")
 # train.* keys that shape stage 2 only: a stage-1 checkpoint seeds a stage-2 run that changes them
 # (the pipeline's T2SS stage starts from its V2SS stage's checkpoint; see `train(init_from=...)`).
 STAGE2_ONLY_TRAIN_KEYS = frozenset({"p_schedule", "p_start", "p_final", "p_step_levels", "cos_gradient", "lambda_cos",
-                                    "stage2_lr"})
+                                    "stage2_lr", "text_noise"})
 # What only the text side depends on (stage 1 never uses it): a stage-1 checkpoint serves every variant
 # that differs from it only in these keys (init_from_stage1).
 TEXT_SIDE_MODEL_KEYS = frozenset({"text_backbone", "clip_path", "random_backbone_seed", "text_max_tokens",
@@ -85,6 +87,16 @@ BATCH_STREAM = {"stage1": 1, "stage2": 2}
 COIN_STREAM = 3
 TORCH_STREAM = 4
 D_TEM_INIT_STREAM = 5
+TEXT_NOISE_STREAM = 6
+
+def text_noise(seed: int, step: int, rows: int, dim: int, world_size: int = 1, rank: int = 0) -> torch.Tensor:
+    """Standard normal noise (rows, dim) for one step's text embeddings (train.text_noise), a function of
+    (seed, step): drawn for the whole batch of ``rows * world_size`` rows, of which data-parallel worker
+    ``rank`` takes its slice's, so that N workers add the same noise as one process and a resumed run
+    the same as an unbroken one."""
+    generator = torch.Generator().manual_seed(step_seed(seed, TEXT_NOISE_STREAM, step))
+    return torch.randn(rows * world_size, dim, generator=generator)[rank * rows : (rank + 1) * rows]
+
 
 LogHook = Callable[[str, int, dict[str, float]], None]
 EvalHook = Callable[[str, int, torch.nn.Module], None]
@@ -385,6 +397,10 @@ class _Trainer:
             )
         self.resumed_from = {**self._adopt(checkpoint, text_side=False), "from": str(path)}
 
+    def _text_noise(self, step: int, shape: torch.Size) -> torch.Tensor:
+        world, rank = (1, 0) if self.data_parallel is None else (self.data_parallel.world_size, self.data_parallel.rank)
+        return text_noise(self.train_cfg.seed, step, shape[0], shape[1], world, rank).to(self.text_table.device)
+
     # ----------------------------------------------------------------- one step
     def train_step(self, stage: str, step: int, batch: Batch) -> dict[str, float]:
         """One iteration on ``batch`` (on a data-parallel worker: its slice of the step's batch)."""
@@ -416,6 +432,8 @@ class _Trainer:
         # differs only there (init_from_stage1). L_cos then acts for the whole of stage 2.
         cos_active = stage == "stage2" and cfg.video_guided
         text_embedding = self.text_table[batch.description_index] if stage == "stage2" else None
+        if text_embedding is not None and cfg.text_noise > 0:
+            text_embedding = text_embedding + cfg.text_noise * self._text_noise(step, text_embedding.shape)
         pred, s_v, s_t = self.generator_pass(batch.style, batch.style_pad_mask, text_embedding, batch.phoneme_windows,
                                              need_video, use_text, use_text and cfg.cos_gradient == "text")
 
