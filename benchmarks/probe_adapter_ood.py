@@ -28,11 +28,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import copy
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
 from _report import print_table
@@ -47,6 +47,7 @@ from talkclip.metrics.style import (
     train_style_classifier,
 )
 from talkclip.model.text_backbone import load_text_backbone
+from talkclip.model.text_style_encoder import TextStyleEncoder
 from talkclip.selfdriven import score_ood
 from talkclip.training.data import ClipStore, DescriptionTable
 from talkclip.training.style_probe import text_centroid_accuracy, video_style_codes
@@ -83,14 +84,11 @@ def fit_adapter(model, e_train: torch.Tensor, targets: torch.Tensor, *, steps: i
                 batch: int = 64):
     """A copy of ``model`` whose adapter is re-initialised and fitted by L_cos to ``targets``."""
     fitted = copy.deepcopy(model)
-    encoder = fitted.text_style_encoder
-    if beta is not None:
-        encoder.beta = beta
+    old = fitted.text_style_encoder
+    cfg = dataclasses.replace(model.cfg, beta=old.beta if beta is None else beta,
+                              adapter_hidden=hidden or old.adapter[0].out_features)
     torch.manual_seed(seed)
-    dim = encoder.dim
-    width = hidden or encoder.adapter[0].out_features
-    encoder.adapter = torch.nn.Sequential(torch.nn.Linear(dim, width, bias=False), torch.nn.ReLU(),
-                                          torch.nn.Linear(width, dim, bias=False))
+    encoder = fitted.text_style_encoder = TextStyleEncoder(cfg, old.dim)
     optimiser = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     encoder.train()
@@ -145,9 +143,7 @@ def main() -> None:
     violations = ood_vocabulary_violations(ood_tables["dev"], annotation_vocabulary())
     if violations:
         raise SystemExit(f"{OOD_LISTS['dev']}: uses annotation vocabulary: {violations[:5]}")
-    manifest = pd.read_csv(args.processed / "manifest.csv")
-    speech_clip = manifest[manifest["split"] == "test"].sort_values("clip_id").iloc[0]["clip_id"]
-    speech = next(c for c in test_store.clips if c.clip_id == speech_clip).phonemes
+    speech = min(test_store.clips, key=lambda c: c.clip_id).phonemes  # the speech of every OOD generation
     classifier = train_style_classifier(args.processed, ("train",))
 
     rows = []
