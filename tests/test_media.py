@@ -15,6 +15,7 @@ from talkclip.formats.mat3dmm import read_mat
 from talkclip.formats.media import (
     MediaError,
     MediaNotFoundError,
+    iter_video_frames,
     probe_video,
     read_audio,
     read_video,
@@ -301,3 +302,16 @@ def test_video_frames_can_come_from_an_iterable(tmp_path):
     with pytest.raises(MediaError, match="frame 2 is uint8 \\(16, 16, 3\\)"):
         write_video(tmp_path / "bad.mp4", iter([frames[0], frames[1], frames[2, :16, :16]]), 25)
     assert not (tmp_path / "bad.mp4").exists()
+
+
+@pytest.mark.parametrize("size", [64, 200])
+def test_decoder_thread_count_does_not_change_the_frames(tmp_path, size):
+    """One decoder/swscale thread (the default, faster on 2 cores) gives FFmpeg's threaded frames exactly."""
+    frames = np.random.default_rng(size).integers(0, 255, (30, size, size, 3), dtype=np.uint8)
+    write_video(tmp_path / "noise.mp4", frames, 25)
+    one = np.stack(list(iter_video_frames(tmp_path / "noise.mp4")))
+    for threads in (0, 2):
+        assert np.array_equal(np.stack(list(iter_video_frames(tmp_path / "noise.mp4", threads))), one)
+    assert one.shape == frames.shape and np.abs(one.astype(int) - frames).mean() < 60  # decoded, not zeros
+    with pytest.raises(ValueError, match="decoder threads must be >= 0"):
+        next(iter_video_frames(tmp_path / "noise.mp4", -1))

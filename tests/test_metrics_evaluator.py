@@ -14,7 +14,8 @@ from scipy.ndimage import gaussian_filter
 from talkclip.corpus.identity import sample_identity
 from talkclip.corpus.renderer import FaceRenderer
 from talkclip.formats.media import write_video
-from talkclip.metrics.evaluator import add_evaluate_arguments, evaluate_folders, run_evaluate
+from talkclip.metrics.evaluator import add_evaluate_arguments, evaluate_folders, longest_first, run_evaluate
+from talkclip.metrics.scoring import PairTask
 
 T = 16
 
@@ -297,3 +298,44 @@ def test_au_precision_recall_through_the_command_line(folders, tmp_path):
     # Asked for no AU: no recall; its active AU4 was not asked for, so precision 0.
     assert np.isnan(rows.loc["blurred", "au_recall"]) and rows.loc["blurred", "au_precision"] == 0.0
     assert json.loads((out / "summary.json").read_text())["metrics"]["au_precision"] == pytest.approx(2 / 3)
+
+
+def test_longest_first_orders_by_frames_then_keeps_ties():
+    tasks = [PairTask(name, f"/g/{name}.mp4", f"/r/{name}.mp4", groups)
+             for name in ("short", "long", "mid") for groups in (("image",), ("sync",))]
+    frames = {Path("/g/short.mp4"): 50, Path("/g/long.mp4"): 400, Path("/g/mid.mp4"): 100}
+    order = [(tasks[i].name, tasks[i].groups[0]) for i in longest_first(tasks, frames)]
+    assert order == [("long", "sync"), ("long", "image"), ("mid", "sync"), ("mid", "image"),
+                     ("short", "sync"), ("short", "image")]
+    # A video whose length is unknown (unreadable: it becomes an error row) goes last, in its order.
+    unknown = [PairTask("bad", "/g/bad.mp4", "/r/bad.mp4", ("image",)), *tasks[:2]]
+    assert longest_first(unknown, frames) == [2, 1, 0]  # short's SyncNet, short's image metrics, bad
+
+
+@pytest.mark.slow
+def test_workers_give_the_rows_of_one_process_for_clips_of_different_lengths(tmp_path):
+    """Two workers take the tasks longest first; every row must still be its own clip's, equal to one process."""
+    import torch
+
+    from talkclip.formats.media import write_wav
+    from talkclip.metrics.syncnet import SyncNet
+
+    renderer = FaceRenderer(sample_identity(np.random.default_rng(2), "M"), image_size=96)
+    gen, ref, audio = tmp_path / "gen", tmp_path / "ref", tmp_path / "audio"
+    rng = np.random.default_rng(0)
+    for name, n_frames, shift in (("a_short", 20, 0.1), ("b_long", 60, 0.3), ("c_mid", 40, 0.0)):
+        expression = np.zeros((n_frames, 64), np.float32)
+        expression[:, 0] = 0.4 + 0.4 * np.sin(np.arange(n_frames) / 2.0)
+        write_video(ref / f"{name}.mp4", renderer.render(expression, np.zeros((n_frames, 6), np.float32))[0], 25)
+        expression[:, 0] += shift
+        write_video(gen / f"{name}.mp4", renderer.render(expression, np.zeros((n_frames, 6), np.float32))[0], 25)
+        write_wav(audio / f"{name}.wav", 0.1 * rng.standard_normal(n_frames * 640).astype(np.float32), 16000)
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny_syncnet.pt"
+    torch.save(SyncNet(embedding_dim=16, width=0.125).state_dict(), weights)
+    runs = [evaluate_folders(gen, ref, audio_dir=audio, syncnet=weights, landmark_source="dlib", progress=False,
+                             workers=workers)[0] for workers in (1, 2)]
+    columns = ["name", "status", "frames", "ssim", "psnr", "cpbd", "f_lmd", "m_lmd", "sync_conf", "lse_d", "sync_offset"]
+    assert runs[0]["name"].tolist() == ["a_short", "b_long", "c_mid"]
+    assert runs[0]["frames"].tolist() == [20, 60, 40] and (runs[0]["status"] == "ok").all()
+    pd.testing.assert_frame_equal(runs[0][columns], runs[1][columns], check_exact=False, rtol=1e-5)

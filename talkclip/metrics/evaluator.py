@@ -56,6 +56,9 @@ from talkclip.metrics.video_input import DEFAULT_MAX_MISMATCH_S, TARGET_FPS, Eva
 from talkclip.parallel import default_workers, run_tasks
 
 DEFAULT_CROP_SIZE = 256
+# Relative CPU cost per frame of a task's groups, for the order of the tasks only (benchmarks/RESULTS.md:
+# full-size SyncNet 45-67 CPU s per minute of video, the default image metrics 40-58, on two CPUs).
+TASK_COST_PER_FRAME = {"image": 1.0, "sync": 1.15}
 MIN_FRAMES_FOR_WORKERS = 500  # below 20 s of generated video, worker start-up costs more than it saves
 SUMMARY_SCHEMA_VERSION = 2
 METRIC_COLUMNS = ("ssim", "psnr", "cpbd", "f_lmd", "m_lmd", "sync_conf", "lse_d", "sync_offset", "csim", "lpips",
@@ -319,6 +322,18 @@ def evaluate_methods(
         check_output_dir(target)
 
     started = time.perf_counter()
+    jobs, missing_rows = [], {name: [] for name in methods}
+    for method, method_pairs in pairs.items():
+        for name, generated_path, reference_path in method_pairs:
+            if generated_path is None or reference_path is None:
+                error = (f"no generated video {method_dirs[method] / (name + '.mp4')} for reference {reference_path}"
+                         if generated_path is None else
+                         f"no reference video {reference_dir / (name + '.mp4')} for {generated_path}")
+                missing_rows[method].append({"name": name, "status": "error", "error": f"EvaluationError: {error}"})
+            else:
+                jobs.append((method, name, generated_path, reference_path))
+    frames = _frame_counts([j[2] for j in jobs])
+    n_workers = workers if workers is not None else _auto_workers(frames)
     with tempfile.TemporaryDirectory(prefix="talkclip-evaluate-") as scratch:
         syncnet_file, weights_name = _syncnet_path(syncnet, Path(scratch))
         settings = ScoringSettings(
@@ -329,17 +344,6 @@ def evaluate_methods(
             cache_dir=str(cache_dir) if cache_dir else str(Path(scratch) / "cache"),
         )
         _optional_weights(settings)
-        jobs, missing_rows = [], {name: [] for name in methods}
-        for method, method_pairs in pairs.items():
-            for name, generated_path, reference_path in method_pairs:
-                if generated_path is None or reference_path is None:
-                    error = (f"no generated video {method_dirs[method] / (name + '.mp4')} for reference {reference_path}"
-                             if generated_path is None else
-                             f"no reference video {reference_dir / (name + '.mp4')} for {generated_path}")
-                    missing_rows[method].append({"name": name, "status": "error", "error": f"EvaluationError: {error}"})
-                else:
-                    jobs.append((method, name, generated_path, reference_path))
-        n_workers = workers if workers is not None else _auto_workers([j[2] for j in jobs])
         # With several workers a pair's SyncNet is a task of its own: two cores can share one long video.
         group_sets = ([("image",), ("sync",)] if n_workers > 1 else [("image", "sync")]) if syncnet_file else [("image",)]
         tasks, task_methods = [], []
@@ -347,6 +351,8 @@ def evaluate_methods(
             for groups in group_sets:
                 tasks.append(PairTask(name, str(generated_path), str(reference_path), groups, settings))
                 task_methods.append(method)
+        order = longest_first(tasks, frames)
+        tasks, task_methods = [tasks[i] for i in order], [task_methods[i] for i in order]
         labels = [f"{t.name} ({'+'.join(t.groups)})" for t in tasks]
         results = run_tasks(score_task, tasks, n_workers, progress=progress, desc="evaluate", labels=labels)
 
@@ -377,18 +383,38 @@ def evaluate_methods(
     return outputs
 
 
-def _auto_workers(generated: list[Path]) -> int:
-    """One worker per core, unless the videos are too short to pay for starting the workers (each
-    imports torch and loads its networks: a few seconds), then the work runs in this process."""
+def longest_first(tasks: list[PairTask], frames: Mapping[Path, int]) -> list[int]:
+    """Indices of ``tasks`` by estimated cost, largest first (ties keep their order).
+
+    The pool takes its tasks in order; the largest first keeps it from ending on one long task while
+    the other cores idle (longest-processing-time scheduling). The cost is the generated video's
+    frames (``frames``; unknown: 0) times `TASK_COST_PER_FRAME` of the task's groups.
+    """
+    def cost(index: int) -> float:
+        task = tasks[index]
+        return frames.get(Path(task.generated), 0) * sum(TASK_COST_PER_FRAME[group] for group in task.groups)
+
+    return sorted(range(len(tasks)), key=lambda index: -cost(index))
+
+
+def _frame_counts(generated: list[Path]) -> dict[Path, int]:
+    """Frame count of every readable generated video (the container's, no decoding); unreadable ones
+    are left out here and scored (and reported) as error rows later."""
     from talkclip.formats.media import MediaError, probe_video
 
-    frames = 0
+    counts = {}
     for path in generated:
         try:
-            frames += probe_video(path).n_frames
+            counts[path] = probe_video(path).n_frames
         except MediaError:
-            continue  # scored (and reported) as an error row later
-    return default_workers(2 * len(generated)) if frames >= MIN_FRAMES_FOR_WORKERS else 1
+            continue
+    return counts
+
+
+def _auto_workers(frames: dict[Path, int]) -> int:
+    """One worker per core, unless the videos are too short to pay for starting the workers (each
+    imports torch and loads its networks: a few seconds), then the work runs in this process."""
+    return default_workers(2 * len(frames)) if sum(frames.values()) >= MIN_FRAMES_FOR_WORKERS else 1
 
 
 def _safe(name: str) -> str:
